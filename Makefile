@@ -1,0 +1,52 @@
+# StyleCast: `make demo` runs the main job on the embedded default, `make test` runs the tests.
+# Both set everything up first (idempotent: fast and quiet when already done).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stylecast-installed
+# The CPU build of torch; a GPU image installs its own CUDA build before the project.
+TORCH_SPEC ?= torch==2.13.0
+FMNIST_DEB_DIR := /usr/share/datasets/fashion-mnist
+export STYLECAST_HOME ?= $(CURDIR)/stylecast-home
+DEMO_DROP := $(STYLECAST_HOME)/drops/simulated-fashion-mnist
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint clean fashion-mnist benchmark-ingest
+
+setup: $(STAMP) fashion-mnist
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
+	@$(BIN)/pip install -q -e ".[dev,s3]"
+	@touch $@
+
+# The Debian package is the offline, checksummed copy of Fashion-MNIST the demo uses.
+fashion-mnist:
+	@if [ ! -d $(FMNIST_DEB_DIR) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian package dataset-fashion-mnist"; \
+		apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
+	fi
+
+demo: setup
+	@echo "== simulate: 104 weeks of simulated timelines over real Fashion-MNIST images"
+	$(BIN)/stylecast simulate --catalog fashion-mnist --weeks 104 --start 2024-01-01 --out $(DEMO_DROP)
+	@echo "== ingest: validate, normalise, partition by ISO week"
+	$(BIN)/stylecast ingest $(DEMO_DROP)/manifest.csv
+	@echo "== what landed where"
+	$(BIN)/stylecast info
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+benchmark-ingest: setup
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) stylecast-home .pytest_cache

@@ -1,0 +1,195 @@
+"""The ``stylecast`` command line. Each command is a thin shell over one library call."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pipeline.errors import UnusableInputError
+
+app = typer.Typer(
+    help="StyleCast: fashion trend forecasting from runway, catalogue and street-style data.",
+    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
+)
+sources_app = typer.Typer(help="Real data sources: locate them or turn them into manifests.",
+                          no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+err_console = Console(stderr=True)
+
+
+def fails_cleanly(command: Callable) -> Callable:
+    """Unusable input: one line on stderr and exit 2, never a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UnusableInputError as err:
+            err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False)
+            raise typer.Exit(2) from None
+    return wrapper
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (stdout stays machine-readable); silent when not a TTY."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command()
+@fails_cleanly
+def ingest(
+    manifest: Annotated[str, typer.Argument(help="Manifest CSV or Parquet (path or URI).")],
+    images_root: Annotated[str | None, typer.Option(
+        help="Folder the manifest's image paths are relative to [default: the manifest's]")] = None,
+    source: Annotated[str, typer.Option(help="Source for rows that name none.")] = "unknown",
+    size: Annotated[int, typer.Option(help="Side of the normalised square images, px.")] = 64,
+    min_side: Annotated[int, typer.Option(help="Smaller images are quarantined.")] = 16,
+    max_pixels: Annotated[int, typer.Option(help="Larger images count as bombs.")] = 64_000_000,
+    workers: Annotated[int | None, typer.Option(
+        help="Decoding processes [default: cores].")] = None,
+) -> None:
+    """Validate, normalise and store a manifest's items by ISO week; bad rows go to quarantine.
+
+    Prints one JSON summary line. Exit 0 when the batch ran (even with quarantined rows),
+    2 when the manifest as a whole is unusable (nothing is written then).
+    """
+    from pipeline import ingest as ingest_mod
+    from pipeline.images import ImageLimits
+    from pipeline.settings import Settings
+    from pipeline.sources.manifest import read_manifest
+
+    settings = Settings.from_env(workers=workers)
+    total = len(read_manifest(manifest)[0])
+    with progress_bar("ingest", total) as advance:
+        summary = ingest_mod.run(manifest, images_root, settings,
+                                 ImageLimits(size, min_side, max_pixels), source, advance)
+    typer.echo(summary.to_json())
+
+
+@app.command()
+@fails_cleanly
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder for manifest.csv, images/ and truth.parquet.")],
+    catalog: Annotated[str, typer.Option(
+        help="'fashion-mnist', or a folder with manifest.csv + images.")] = "fashion-mnist",
+    weeks: Annotated[int, typer.Option(help="Number of weeks to simulate.")] = 104,
+    start: Annotated[str, typer.Option(help="First week (any date in it).")] = "2024-01-01",
+    scenario: Annotated[Path | None, typer.Option(
+        help="Scenario YAML [default: the shipped Fashion-MNIST scenario].")] = None,
+    items_per_week: Annotated[float | None, typer.Option(help="Override the scenario's mean.")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same output.")] = 0,
+) -> None:
+    """Replay a real labelled catalogue as a dated weekly stream with planted trends.
+
+    The output is a simulated timeline over real images: a manifest + images that
+    `stylecast ingest` takes like any drop, and truth.parquet with the planted weekly shares.
+    """
+    from pipeline.simulate import catalog as catalogs
+    from pipeline.simulate import scenario as scenarios
+    from pipeline.simulate.run import simulate as run_simulation
+
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise UnusableInputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
+    plan = scenarios.load(scenario)
+    source = catalogs.load(catalog, plan.label_attribute)
+    with progress_bar("simulate weeks", weeks) as advance:
+        result = run_simulation(source, plan, weeks, first, out, seed, items_per_week, advance)
+    typer.echo(json.dumps({"manifest": str(result.manifest), "truth": str(result.truth),
+                           "items": result.items, "weeks": result.weeks,
+                           "note": "simulated timeline over real images"}))
+
+
+@sources_app.command("fashion-mnist")
+@fails_cleanly
+def fashion_mnist_source(
+    download: Annotated[bool, typer.Option(
+        help="Fetch the official files (sha256-verified) into the user cache if not found.")]
+    = False,
+) -> None:
+    """Locate Fashion-MNIST and report its size."""
+    from pipeline.sources import fashion_mnist
+
+    data = fashion_mnist.load("all", allow_download=download)
+    typer.echo(json.dumps({"dir": str(data.source_dir), "images": len(data.images),
+                           "classes": list(data.class_names)}))
+
+
+def _write_manifest(frame, out: Path) -> None:
+    from pipeline import storage
+
+    data = (frame.to_parquet(index=False) if out.suffix == ".parquet"
+            else frame.to_csv(index=False).encode())
+    storage.write_bytes_atomic(data, str(out))
+    typer.echo(json.dumps({"manifest": str(out), "rows": len(frame)}))
+
+
+@sources_app.command("product-catalog")
+@fails_cleanly
+def product_catalog_source(
+    catalog_dir: Annotated[Path, typer.Argument(help="Folder with styles.csv and images/.")],
+    out: Annotated[Path, typer.Option(help="Manifest to write (.csv or .parquet).")],
+) -> None:
+    """Turn the Fashion Product Images catalogue into a manifest (dated by year + season).
+
+    Ingest it with --images-root pointing at the catalogue folder.
+    """
+    from pipeline.sources import product_catalog
+
+    _write_manifest(product_catalog.to_manifest(catalog_dir), out)
+
+
+@sources_app.command("streetstyle")
+@fails_cleanly
+def streetstyle_source(
+    observations: Annotated[Path, typer.Argument(help="StreetStyle-27K observations.csv.")],
+    out: Annotated[Path, typer.Option(help="Manifest to write (.csv or .parquet).")],
+) -> None:
+    """Turn StreetStyle-27K label-only observations into an image-less manifest."""
+    from pipeline.sources import streetstyle
+
+    _write_manifest(streetstyle.to_manifest(observations), out)
+
+
+@app.command()
+@fails_cleanly
+def info() -> None:
+    """Show the settings in force and what the home holds."""
+    from pipeline import storage
+    from pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    table = Table(title="StyleCast", show_header=False)
+    table.add_row("STYLECAST_HOME", settings.home)
+    table.add_row("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    table.add_row("device", f"{settings.device} -> {settings.resolve_device()}")
+    for name in ("items", "quarantine", "duplicates"):
+        data = storage.dataset(settings.path(name))
+        table.add_row(name, "empty" if data is None else f"{data.count_rows()} rows")
+    Console().print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,84 @@
+"""Parallel image decoding with bounded memory.
+
+Batches go to a process pool (decoding is CPU-bound; threads would serialise on the GIL for
+the PNG encode). At most ``inflight`` batches are outstanding, so results never pile up in
+memory when the writer is slower than the decoders: memory stays flat whatever the size of
+the catalogue. Results come back in manifest order, which keeps every run's output identical.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import deque
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from pipeline import storage
+from pipeline.images import ImageLimits, ImageRejected, NormalisedImage, normalise
+from pipeline.ingest.paths import resolve
+from pipeline.settings import is_local
+
+Outcome = NormalisedImage | ImageRejected
+Job = tuple[int, str]  # (manifest row, image reference)
+
+_root = ""
+_limits = ImageLimits()
+
+
+def _init(images_root: str, limits: ImageLimits) -> None:
+    global _root, _limits
+    _root, _limits = images_root, limits
+
+
+def _read(ref: str) -> bytes:
+    location = resolve(ref, _root)
+    try:
+        if is_local(location):
+            with open(location, "rb") as handle:
+                return handle.read()
+        return storage.read_bytes(location)
+    except FileNotFoundError:
+        raise ImageRejected("unreadable_path", f"{ref!r}: no such file") from None
+    except IsADirectoryError:
+        raise ImageRejected("unreadable_path", f"{ref!r} is a directory") from None
+    except OSError as err:
+        raise ImageRejected("unreadable_path", f"{ref!r}: {err.strerror or err}") from None
+
+
+def decode_one(ref: str) -> Outcome:
+    try:
+        return normalise(_read(ref), _limits)
+    except ImageRejected as rejected:
+        return rejected
+    except Exception as err:  # a codec bug must cost one row, not the batch
+        return ImageRejected("not_an_image", f"decoder failed: {type(err).__name__}: {err}")
+
+
+def _decode_batch(batch: list[Job]) -> list[tuple[int, Outcome]]:
+    return [(row, decode_one(ref)) for row, ref in batch]
+
+
+def _batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
+    it = iter(jobs)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def decode_all(jobs: Iterable[Job], images_root: str, limits: ImageLimits, workers: int,
+               batch_size: int = 64) -> Iterator[tuple[int, Outcome]]:
+    """Yield ``(row, outcome)`` in input order, decoding on ``workers`` processes."""
+    if workers <= 1:
+        _init(images_root, limits)
+        for batch in _batches(jobs, batch_size):
+            yield from _decode_batch(batch)
+        return
+    # fork is cheap and safe here (no threads started yet); spawn elsewhere.
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(workers, _init, (images_root, limits)) as pool:
+        pending: deque = deque()
+        for batch in _batches(jobs, batch_size):
+            pending.append(pool.apply_async(_decode_batch, (batch,)))
+            if len(pending) >= 4 * workers:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()

@@ -1,0 +1,183 @@
+"""``stylecast ingest``: one manifest in; items, quarantine and duplicates datasets out.
+
+Everything this run writes is named by the manifest's content key, so a re-run of the same
+manifest recomputes the same files and replaces them (never duplicates), and a run killed
+half-way is completed by simply running it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import storage
+from pipeline.errors import UnusableInputError
+from pipeline.images import ImageLimits, ImageRejected
+from pipeline.ingest.decode import Outcome, decode_all
+from pipeline.ingest.rows import label_identity, prepare
+from pipeline.ingest.writer import WeeklyItemWriter
+from pipeline.schemas import DUPLICATES, QUARANTINE
+from pipeline.settings import Settings, is_local, local_path
+from pipeline.sources.manifest import read_manifest
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestSummary:
+    total: int = 0
+    ingested: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    weeks: list[str] = field(default_factory=list)
+    manifest_key: str = ""
+
+    def to_json(self) -> str:
+        """The one summary line: counts, plus the span of weeks written."""
+        record = asdict(self)
+        weeks = record.pop("weeks")
+        record.update(weeks=len(weeks), first_week=weeks[0] if weeks else None,
+                      last_week=weeks[-1] if weeks else None)
+        return json.dumps(record)
+
+
+def _default_images_root(manifest_uri: str) -> str:
+    if is_local(manifest_uri):
+        return str(Path(local_path(manifest_uri)).resolve().parent)
+    return manifest_uri.rsplit("/", 1)[0]
+
+
+def _check_images_root(images_root: str) -> None:
+    if not storage.exists(images_root):
+        raise UnusableInputError(f"images root {images_root} does not exist")
+
+
+def _existing_index(items_root: str, manifest_key: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(item_id -> sha256, image sha256 -> item_id) of items other manifests already wrote."""
+    table = storage.read_table(items_root, columns=["item_id", "sha256", "width", "manifest"])
+    if table is None:
+        return {}, {}
+    table = table.filter(pc.not_equal(table["manifest"], manifest_key))
+    ids = dict(zip(table["item_id"].to_pylist(), table["sha256"].to_pylist(), strict=True))
+    images = table.filter(pc.is_valid(table["width"]))
+    content = dict(zip(images["sha256"].to_pylist(), images["item_id"].to_pylist(), strict=True))
+    return ids, content
+
+
+def run(manifest: str, images_root: str | None = None, settings: Settings | None = None,
+        limits: ImageLimits | None = None, default_source: str = "unknown",
+        progress: Progress | None = None) -> IngestSummary:
+    settings = settings or Settings.from_env()
+    limits = limits or ImageLimits()
+    raw, manifest_key = read_manifest(manifest)
+    rows = prepare(raw, default_source)
+    has_images = bool((rows["image"] != "").any())
+    images_root = images_root or _default_images_root(manifest)
+    if has_images:
+        _check_images_root(images_root)
+
+    items_root = settings.path("items")
+    known_ids, known_content = _existing_index(items_root, manifest_key)
+    summary = IngestSummary(total=len(rows), manifest_key=manifest_key)
+    quarantine: list[dict] = []
+    duplicates: list[dict] = []
+    reasons: Counter[str] = Counter()
+
+    def reject(rec, reason: str, message: str) -> None:
+        reasons[reason] += 1
+        quarantine.append({"manifest": manifest_key, "row": rec.row, "item_id": rec.item_id,
+                           "image_ref": rec.image or None, "reason": reason,
+                           "message": message, "record_json": rec.record_json})
+
+    decodable = rows[(rows["reason"] == "") & (rows["image"] != "")]
+    decoded: Iterator[tuple[int, Outcome]] = decode_all(
+        zip(decodable["row"], decodable["image"], strict=True), images_root, limits,
+        settings.workers,
+    )
+    with storage.staging_dir(settings.home, f"ingest-{manifest_key}") as staging:
+        writer = WeeklyItemWriter(items_root, manifest_key, staging)
+        try:
+            for rec in rows.itertuples(index=False):
+                if progress:
+                    progress(1)
+                if rec.reason:
+                    reject(rec, rec.reason, rec.message)
+                    continue
+                image = None
+                if rec.image:
+                    row, outcome = next(decoded)
+                    assert row == rec.row, "decoder out of order"
+                    if isinstance(outcome, ImageRejected):
+                        reject(rec, outcome.reason, outcome.message)
+                        continue
+                    image, identity = outcome, outcome.sha256
+                else:
+                    identity = label_identity(rec.observed_ts, rec.source, rec.attributes)
+
+                if rec.item_id in known_ids:
+                    if known_ids[rec.item_id] != identity:
+                        reject(rec, "item_id_conflict",
+                               f"item_id {rec.item_id!r} already holds different content")
+                    else:
+                        duplicates.append(_duplicate(manifest_key, rec, rec.item_id, identity))
+                    continue
+                if image is not None and identity in known_content:
+                    duplicates.append(
+                        _duplicate(manifest_key, rec, known_content[identity], identity))
+                    continue
+                known_ids[rec.item_id] = identity
+                if image is not None:
+                    known_content[identity] = rec.item_id
+                writer.add(_item_row(rec, identity, image, manifest_key))
+        except BaseException:
+            writer.abort()
+            raise
+        summary.ingested = writer.rows_added
+        summary.weeks = writer.commit()
+
+    _replace(settings.path("quarantine"), manifest_key, quarantine, QUARANTINE)
+    _replace(settings.path("duplicates"), manifest_key, duplicates, DUPLICATES)
+    summary.duplicates = len(duplicates)
+    summary.quarantined = len(quarantine)
+    summary.by_reason = dict(sorted(reasons.items()))
+    storage.write_bytes_atomic(summary.to_json().encode(),
+                               settings.path("ingest-log", f"{manifest_key}.json"))
+    return summary
+
+
+def _item_row(rec, identity: str, image, manifest_key: str) -> dict:
+    return {
+        "item_id": rec.item_id, "sha256": identity, "observed_at": rec.observed_ts,
+        "iso_week": rec.iso_week, "source": rec.source,
+        "attributes": list(rec.attributes.items()),
+        "image_png": image.png if image else None, "image_ref": rec.image or None,
+        "width": image.width if image else None, "height": image.height if image else None,
+        "manifest": manifest_key,
+    }
+
+
+def _duplicate(manifest_key: str, rec, duplicate_of: str, identity: str) -> dict:
+    return {"manifest": manifest_key, "row": rec.row, "item_id": rec.item_id,
+            "duplicate_of": duplicate_of, "sha256": identity, "record_json": rec.record_json}
+
+
+def _replace(root: str, manifest_key: str, records: list[dict], schema: pa.Schema) -> None:
+    """This manifest's file in a side dataset: replaced, or removed when it has no rows."""
+    dest = storage.join(root, f"{manifest_key}.parquet")
+    if records:
+        storage.write_table(pa.Table.from_pylist(records, schema=schema), dest)
+    else:
+        storage.remove(dest)
+
+
+def read_items(settings: Settings, columns: list[str] | None = None) -> pd.DataFrame:
+    table = storage.read_table(settings.path("items"), columns=columns)
+    return pd.DataFrame() if table is None else table.to_pandas()

@@ -1,0 +1,73 @@
+"""Stream item rows into one Parquet file per ISO week, published only when all are done."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import storage
+from pipeline.schemas import ITEMS
+
+ROW_GROUP_ROWS = 512
+
+
+def item_file(items_root: str, week: str, manifest_key: str) -> str:
+    return storage.join(items_root, f"week={week}", f"part-{manifest_key}.parquet")
+
+
+class WeeklyItemWriter:
+    """Buffers rows per week, flushes row groups to staging, commits on :meth:`commit`."""
+
+    def __init__(self, items_root: str, manifest_key: str, staging: Path) -> None:
+        self.items_root = items_root
+        self.manifest_key = manifest_key
+        self.staging = staging
+        self._buffers: dict[str, list[dict]] = defaultdict(list)
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self.rows_added = 0
+
+    def add(self, row: dict) -> None:
+        self.rows_added += 1
+        buffer = self._buffers[row["iso_week"]]
+        buffer.append(row)
+        if len(buffer) >= ROW_GROUP_ROWS:
+            self._flush(row["iso_week"])
+
+    def _flush(self, week: str) -> None:
+        rows = self._buffers.pop(week, [])
+        if not rows:
+            return
+        if week not in self._writers:
+            self._writers[week] = pq.ParquetWriter(
+                self.staging / f"{week}.parquet", ITEMS, compression="zstd"
+            )
+        self._writers[week].write_table(pa.Table.from_pylist(rows, schema=ITEMS))
+
+    def commit(self) -> list[str]:
+        """Publish every week's file, then drop this manifest's files for weeks it no longer has.
+
+        Each file is replaced in one step, so a reader sees either the old or the new file of
+        a week, never a partial one. Returns the weeks written.
+        """
+        for week in list(self._buffers):
+            self._flush(week)
+        for writer in self._writers.values():
+            writer.close()
+        weeks = sorted(self._writers)
+        for week in weeks:
+            storage.commit_file(self.staging / f"{week}.parquet",
+                                item_file(self.items_root, week, self.manifest_key))
+        own = f"part-{self.manifest_key}.parquet"
+        for stale in storage.list_files(self.items_root, f"week=*/{own}"):
+            if stale.split("/")[-2].removeprefix("week=") not in weeks:
+                storage.remove(stale)
+        return weeks
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        self._buffers.clear()

@@ -1,0 +1,78 @@
+"""One settings object for every StyleCast component, read from the environment.
+
+Paths are strings on purpose: any of them may be an fsspec URI (``memory://``, ``s3://``)
+so a laptop and a cluster run the same code against different stores.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOME = "./stylecast-home"
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def is_local(uri: str) -> bool:
+    """True for plain paths and ``file://`` URIs, which support atomic rename."""
+    return "://" not in uri or uri.startswith("file://")
+
+
+def local_path(uri: str) -> str:
+    return uri.removeprefix("file://")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str = DEFAULT_HOME
+    mlflow_tracking_uri: str = ""
+    device: str = "auto"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICE_CHOICES:
+            raise ValueError(
+                f"STYLECAST_DEVICE={self.device!r} is not one of {', '.join(DEVICE_CHOICES)}"
+            )
+        if self.workers < 1:
+            raise ValueError(f"STYLECAST_WORKERS must be >= 1, got {self.workers}")
+        if is_local(self.home):
+            # Absolute so that subprocesses (Airflow tasks, pool workers) agree on it.
+            object.__setattr__(self, "home", str(Path(local_path(self.home)).resolve()))
+        else:
+            object.__setattr__(self, "home", self.home.rstrip("/"))
+        if not self.mlflow_tracking_uri:
+            object.__setattr__(self, "mlflow_tracking_uri", self._default_tracking_uri())
+
+    def _default_tracking_uri(self) -> str:
+        if is_local(self.home):
+            return f"sqlite:///{Path(self.home) / 'mlflow.db'}"
+        # A SQLite file cannot live on an object store; keep it in the user's cache instead.
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stylecast"
+        return f"sqlite:///{cache / 'mlflow.db'}"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {
+            "home": env.get("STYLECAST_HOME", DEFAULT_HOME),
+            "mlflow_tracking_uri": env.get("MLFLOW_TRACKING_URI", ""),
+            "device": env.get("STYLECAST_DEVICE", "auto"),
+        }
+        if env.get("STYLECAST_WORKERS"):
+            values["workers"] = int(env["STYLECAST_WORKERS"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def path(self, *parts: str) -> str:
+        """A location under the home, as a path or URI of the same kind as the home."""
+        return "/".join([self.home, *parts])
+
+    def resolve_device(self) -> str:
+        """``auto`` means CUDA when torch sees a GPU, else CPU. Imports torch lazily."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

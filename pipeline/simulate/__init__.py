@@ -1,0 +1,1 @@
+"""The replay simulator: simulated timelines over real images, with planted ground truth."""

@@ -1,0 +1,108 @@
+"""Scenario files: popularity patterns per attribute value, turned into weekly shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from pipeline.errors import UnusableInputError
+
+WEEKS_PER_YEAR = 52.1775
+
+# Each pattern maps (t = weeks since start, woy = ISO week of year) to a positive weight.
+PATTERNS = {
+    "constant": lambda p, t, woy: np.full_like(t, p["base"], dtype=float),
+    "seasonal": lambda p, t, woy: p["base"] * (
+        1 + p["amplitude"] * np.cos(2 * np.pi * (woy - p["peak_week"]) / WEEKS_PER_YEAR)),
+    "growth": lambda p, t, woy: p["base"] * (1 + p["rate"]) ** t,
+    "decline": lambda p, t, woy: p["base"] * (1 - p["rate"]) ** t,
+    "logistic": lambda p, t, woy: p["base"] + p["top"] / (
+        1 + np.exp(-(t - p["midpoint"]) / p["scale"])),
+    "spike": lambda p, t, woy: p["base"] + p["height"] * np.exp(
+        -0.5 * ((t - p["at"]) / p["width"]) ** 2),
+}
+REQUIRED_PARAMS = {
+    "constant": ("base",), "seasonal": ("base", "amplitude", "peak_week"),
+    "growth": ("base", "rate"), "decline": ("base", "rate"),
+    "logistic": ("base", "top", "midpoint", "scale"), "spike": ("base", "height", "at", "width"),
+}
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    values: dict[str, dict]
+    noise: float = 0.0
+    colourise: bool = False
+
+    def rgb(self, value: str) -> tuple[int, int, int]:
+        return tuple(self.values[value]["rgb"])  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    items_per_week: float
+    label_attribute: str
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+
+    def planted_shares(self, mondays: list[date], rng: np.random.Generator,
+                       ) -> dict[str, np.ndarray]:
+        """Per attribute, an array (weeks x values) of shares that sum to 1 each week."""
+        t = np.arange(len(mondays), dtype=float)
+        woy = np.array([d.isocalendar()[1] for d in mondays], dtype=float)
+        shares = {}
+        for attr in self.attributes.values():
+            weights = np.stack(
+                [PATTERNS[spec["pattern"]](spec, t, woy) for spec in attr.values.values()], axis=1
+            )
+            weights = np.clip(weights, 1e-6, None)
+            if attr.noise:
+                weights = weights * rng.lognormal(0.0, attr.noise, size=weights.shape)
+            shares[attr.name] = weights / weights.sum(axis=1, keepdims=True)
+        return shares
+
+
+def default_path() -> Path:
+    return Path(str(resources.files("pipeline") / "scenarios" / "fashion-mnist.yaml"))
+
+
+def load(path: Path | None = None) -> Scenario:
+    path = path or default_path()
+    try:
+        spec = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise UnusableInputError(f"scenario {path}: {err}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("attributes"), dict):
+        raise UnusableInputError(f"scenario {path}: needs an 'attributes' mapping")
+    attributes = {}
+    for name, attr in spec["attributes"].items():
+        values = attr.get("values") or {}
+        if len(values) < 2:
+            raise UnusableInputError(f"scenario {path}: attribute {name!r} needs >= 2 values")
+        for value, params in values.items():
+            pattern = params.get("pattern")
+            if pattern not in PATTERNS:
+                raise UnusableInputError(
+                    f"scenario {path}: {name}={value}: pattern {pattern!r} is not one of "
+                    f"{', '.join(PATTERNS)}")
+            missing = [p for p in REQUIRED_PARAMS[pattern] if p not in params]
+            if attr.get("colourise") and "rgb" not in params:
+                missing.append("rgb")
+            if missing:
+                raise UnusableInputError(
+                    f"scenario {path}: {name}={value} ({pattern}) lacks {', '.join(missing)}")
+        attributes[name] = Attribute(name, {str(k): v for k, v in values.items()},
+                                     float(attr.get("noise", 0.0)), bool(attr.get("colourise")))
+    label = spec.get("label_attribute")
+    if label not in attributes:
+        raise UnusableInputError(f"scenario {path}: label_attribute {label!r} is not an attribute")
+    if sum(a.colourise for a in attributes.values()) > 1:
+        raise UnusableInputError(f"scenario {path}: at most one attribute can colourise")
+    return Scenario(str(spec.get("name", Path(path).stem)), float(spec.get("items_per_week", 200)),
+                    label, attributes)

@@ -1,0 +1,154 @@
+"""All reads and writes of StyleCast datasets go through here.
+
+A dataset is a folder of Parquet files under the home, hive-partitioned
+(``items/week=2025-W14/part-<key>.parquet``). Writers never expose a half-written file:
+on a local disk a file is written beside its target and renamed over it (atomic on POSIX);
+on an object store (s3://, memory://) a single-object put is already all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+from pipeline.settings import is_local, local_path
+
+SCHEMA_VERSION_KEY = b"stylecast.schema_version"
+
+
+def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, path = fsspec.core.url_to_fs(uri)
+    return fs, path
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def exists(uri: str) -> bool:
+    fs, path = filesystem(uri)
+    return fs.exists(path)
+
+
+def read_bytes(uri: str) -> bytes:
+    fs, path = filesystem(uri)
+    return fs.cat_file(path)
+
+
+def write_bytes_atomic(data: bytes, dest: str) -> None:
+    with staged_file(dest) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+@contextlib.contextmanager
+def staging_dir(home: str, name: str) -> Iterator[Path]:
+    """A private scratch folder, on the same disk as a local home so renames stay atomic.
+
+    The name is deterministic, so a re-run after a crash starts by clearing what the crashed
+    run left behind; the folder lives under ``_staging`` which no dataset reader looks at.
+    """
+    root = Path(local_path(home)) / "_staging" if is_local(home) else Path(tempfile.gettempdir())
+    folder = root / f"stylecast-{name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def commit_file(tmp: Path, dest: str) -> None:
+    """Publish a finished local file at ``dest`` in one step."""
+    if is_local(dest):
+        target = Path(local_path(dest))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+    else:
+        fs, path = filesystem(dest)
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(tmp), path)
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staged_file(dest: str) -> Iterator[Path]:
+    """Yield a temporary local path; if the block succeeds it is committed to ``dest``."""
+    if is_local(dest):
+        target = Path(local_path(dest))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    else:
+        tmp = Path(tempfile.gettempdir()) / f"stylecast-{uuid.uuid4().hex}.tmp"
+    try:
+        yield tmp
+        commit_file(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def with_schema_version(schema: pa.Schema, version: int) -> pa.Schema:
+    return schema.with_metadata({**(schema.metadata or {}), SCHEMA_VERSION_KEY: str(version)})
+
+
+def write_table(table: pa.Table, dest: str) -> None:
+    """Write one Parquet file atomically."""
+    with staged_file(dest) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def remove(uri: str) -> None:
+    fs, path = filesystem(uri)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def list_files(root: str, pattern: str = "**/*.parquet") -> list[str]:
+    """Visible dataset files under ``root`` (staging and hidden files excluded), sorted."""
+    fs, path = filesystem(root)
+    if not fs.exists(path):
+        return []
+    found = fs.glob(f"{path.rstrip('/')}/{pattern}")
+    visible = [
+        f for f in found
+        if not any(part.startswith(("_", ".")) for part in f[len(path):].split("/"))
+    ]
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    prefix = "" if isinstance(fs, LocalFileSystem) else f"{protocol}://"
+    return sorted(prefix + f if not f.startswith(prefix) else f for f in visible)
+
+
+def _arrow_filesystem(uri: str) -> tuple[object, str]:
+    fs, path = filesystem(uri)
+    if isinstance(fs, LocalFileSystem):
+        return None, path
+    return PyFileSystem(FSSpecHandler(fs)), path
+
+
+def dataset(root: str, schema: pa.Schema | None = None) -> ds.Dataset | None:
+    """A hive-partitioned Parquet dataset under ``root``, or None when nothing is there."""
+    if not list_files(root):
+        return None
+    arrow_fs, path = _arrow_filesystem(root)
+    return ds.dataset(
+        path, format="parquet", partitioning="hive", filesystem=arrow_fs, schema=schema,
+        exclude_invalid_files=False,
+    )
+
+
+def read_table(root: str, columns: list[str] | None = None, filter=None) -> pa.Table | None:
+    data = dataset(root)
+    if data is None:
+        return None
+    return data.to_table(columns=columns, filter=filter)

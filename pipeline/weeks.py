@@ -1,0 +1,56 @@
+"""ISO-week keys ("2025-W14"): the partition key of every weekly dataset."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def iso_week(moment: date | datetime | pd.Timestamp) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def iso_weeks(moments: pd.Series) -> pd.Series:
+    """Vectorised :func:`iso_week` for a datetime series."""
+    cal = moments.dt.isocalendar()
+    years = cal["year"].astype("int64").astype(str)
+    weeks = cal["week"].astype("int64").map("{:02d}".format)
+    return years + "-W" + weeks
+
+
+def parse_week(key: str) -> date:
+    """The Monday that starts ISO week ``key``; a clear error for anything else."""
+    match = _WEEK_RE.match(key)
+    if not match:
+        raise ValueError(f"not an ISO week: {key!r} (expected e.g. 2025-W14)")
+    year, week = int(match[1]), int(match[2])
+    try:
+        return date.fromisocalendar(year, week, 1)
+    except ValueError as err:
+        raise ValueError(f"not an ISO week: {key!r} ({err})") from None
+
+
+def week_starts(start: date, count: int) -> list[date]:
+    """``count`` consecutive Mondays, beginning with the Monday of ``start``'s week."""
+    monday = start - timedelta(days=start.weekday())
+    return [monday + timedelta(weeks=i) for i in range(count)]
+
+
+def weeks_between(first: str, last: str) -> list[str]:
+    start, end = parse_week(first), parse_week(last)
+    n = (end - start).days // 7 + 1
+    return [iso_week(d) for d in week_starts(start, max(n, 0))]
+
+
+def to_utc(values: pd.Series) -> pd.Series:
+    """Parse mixed date/time strings to UTC timestamps; unparseable values become NaT."""
+    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    return parsed.astype("datetime64[us, UTC]") if not parsed.empty else parsed
+
+
+__all__ = ["iso_week", "iso_weeks", "parse_week", "to_utc", "week_starts", "weeks_between"]

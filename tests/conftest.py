@@ -1,0 +1,90 @@
+"""Shared fixtures: the real data under ../shared/data, and small generated manifests."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pipeline.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+STYLECAST = [sys.executable, "-m", "pipeline.cli"]
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data; fails (never skips) when the real data is missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"real test data missing: {path} (tests need ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture
+def fmnist_dir(monkeypatch) -> Path:
+    folder = shared("fashion-mnist")
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def settings(home) -> Settings:
+    return Settings(home=str(home), workers=2)
+
+
+def png_bytes(size=(32, 40), colour=(200, 30, 30), mode="RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+class ManifestBuilder:
+    """Writes images into ``root`` and rows into ``root/manifest.csv``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.rows: list[dict] = []
+        root.mkdir(parents=True, exist_ok=True)
+
+    def image(self, name: str, data: bytes) -> str:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return name
+
+    def add(self, item_id: str, image: str = "", observed_at: str = "2025-04-02T10:00:00Z",
+            **attributes: str) -> None:
+        self.rows.append({"item_id": item_id, "image": image, "observed_at": observed_at,
+                          "source": "catalog", "colour": "red", **attributes})
+
+    def add_good(self, item_id: str, colour=(10, 120, 200), **kw) -> None:
+        self.add(item_id, self.image(f"img/{item_id}.png", png_bytes(colour=colour)), **kw)
+
+    def write(self, name: str = "manifest.csv") -> Path:
+        path = self.root / name
+        pd.DataFrame(self.rows).fillna("").to_csv(path, index=False)
+        return path
+
+
+@pytest.fixture
+def builder(tmp_path) -> ManifestBuilder:
+    return ManifestBuilder(tmp_path / "drop")
+
+
+def run_cli(args: list[str], home: Path, check: bool = False, **env: str,
+            ) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2", **env}
+    return subprocess.run([*STYLECAST, *args], capture_output=True, text=True, env=environment,
+                          check=check, cwd=REPO, timeout=600)
