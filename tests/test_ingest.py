@@ -84,6 +84,33 @@ def test_rerun_of_the_same_manifest_changes_nothing(builder, settings, home):
     assert storage.read_table(settings.path("quarantine")).num_rows == 1
 
 
+def test_chunked_processing_and_small_buffers_give_the_same_store(builder, tmp_path,
+                                                                   monkeypatch):
+    import importlib
+
+    run_module = importlib.import_module("pipeline.ingest.run")  # the module, not run()
+    writer_module = importlib.import_module("pipeline.ingest.writer")
+
+    for i in range(9):
+        builder.add_good(f"item-{i}", colour=(i * 20, 5, 5), observed_at=f"2025-0{i % 3 + 1}-10")
+    builder.add("dup", builder.image("dup.png", (builder.root / "img/item-4.png").read_bytes()))
+    builder.add("bad", builder.image("bad.png", b""))
+    manifest = str(builder.write())
+    whole = Settings(home=str(tmp_path / "whole"), workers=2)
+    chunked = Settings(home=str(tmp_path / "chunked"), workers=2)
+    expected = ingest.run(manifest, settings=whole)
+    monkeypatch.setattr(run_module, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(writer_module, "MAX_BUFFERED_ROWS", 2)
+    got = ingest.run(manifest, settings=chunked)
+
+    assert got == expected
+    columns = ["item_id", "sha256", "iso_week", "image_png"]
+    a = storage.read_table(whole.path("items"), columns=columns).sort_by("item_id")
+    b = storage.read_table(chunked.path("items"), columns=columns).sort_by("item_id")
+    assert a.equals(b)
+    assert storage.read_table(chunked.path("quarantine"))["row"].to_pylist() == [10]
+
+
 def test_a_second_manifest_only_adds_what_is_new(builder, settings):
     builder.add_good("a", colour=(1, 1, 1))
     builder.add_good("b", colour=(2, 2, 2))

@@ -64,21 +64,38 @@ def _batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
         yield batch
 
 
-def decode_all(jobs: Iterable[Job], images_root: str, limits: ImageLimits, workers: int,
-               batch_size: int = 64) -> Iterator[tuple[int, Outcome]]:
-    """Yield ``(row, outcome)`` in input order, decoding on ``workers`` processes."""
-    if workers <= 1:
-        _init(images_root, limits)
-        for batch in _batches(jobs, batch_size):
-            yield from _decode_batch(batch)
-        return
-    # fork is cheap and safe here (no threads started yet); spawn elsewhere.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(workers, _init, (images_root, limits)) as pool:
+class Decoder:
+    """A process pool for decoding; :meth:`map` yields ``(row, outcome)`` in input order."""
+
+    def __init__(self, images_root: str, limits: ImageLimits, workers: int,
+                 batch_size: int = 64) -> None:
+        self.images_root, self.limits = images_root, limits
+        self.workers, self.batch_size = workers, batch_size
+        self._pool = None
+
+    def __enter__(self) -> Decoder:
+        _init(self.images_root, self.limits)
+        if self.workers > 1:
+            # fork is cheap and safe here (workers only touch Pillow and files); spawn elsewhere.
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            self._pool = mp.get_context(method).Pool(
+                self.workers, _init, (self.images_root, self.limits))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+    def map(self, jobs: Iterable[Job]) -> Iterator[tuple[int, Outcome]]:
+        if self._pool is None:
+            for batch in _batches(jobs, self.batch_size):
+                yield from _decode_batch(batch)
+            return
         pending: deque = deque()
-        for batch in _batches(jobs, batch_size):
-            pending.append(pool.apply_async(_decode_batch, (batch,)))
-            if len(pending) >= 4 * workers:
+        for batch in _batches(jobs, self.batch_size):
+            pending.append(self._pool.apply_async(_decode_batch, (batch,)))
+            if len(pending) >= 4 * self.workers:
                 yield from pending.popleft().get()
         while pending:
             yield from pending.popleft().get()

@@ -11,13 +11,13 @@ from pipeline.sources.manifest import attribute_columns
 from pipeline.weeks import iso_weeks, to_utc
 
 
-def prepare(manifest: pd.DataFrame, default_source: str) -> pd.DataFrame:
+def prepare(manifest: pd.DataFrame, default_source: str, first_row: int = 0) -> pd.DataFrame:
     """Normalise the contract columns and flag rows that fail before any image is read.
 
     Adds ``row``, ``observed_ts``, ``iso_week``, ``attributes`` (dict of non-blank values),
     ``reason`` and ``message`` (blank when the row passed).
     """
-    frame = pd.DataFrame({"row": range(len(manifest))})
+    frame = pd.DataFrame({"row": range(first_row, first_row + len(manifest))})
     frame["item_id"] = manifest["item_id"].astype(str).str.strip().to_numpy()
     image = manifest["image"] if "image" in manifest.columns else pd.Series([""] * len(manifest))
     frame["image"] = image.astype(str).str.strip().to_numpy()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from pipeline import storage
 from pipeline.errors import UnusableInputError
 from pipeline.images import ImageLimits, ImageRejected
-from pipeline.ingest.decode import Outcome, decode_all
+from pipeline.ingest.decode import Decoder
 from pipeline.ingest.rows import label_identity, prepare
 from pipeline.ingest.writer import WeeklyItemWriter
 from pipeline.schemas import DUPLICATES, QUARANTINE
@@ -28,6 +28,7 @@ from pipeline.settings import Settings, is_local, local_path
 from pipeline.sources.manifest import read_manifest
 
 Progress = Callable[[int], None]
+CHUNK_ROWS = 20_000
 
 
 @dataclass
@@ -78,15 +79,13 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     settings = settings or Settings.from_env()
     limits = limits or ImageLimits()
     raw, manifest_key = read_manifest(manifest)
-    rows = prepare(raw, default_source)
-    has_images = bool((rows["image"] != "").any())
     images_root = images_root or _default_images_root(manifest)
-    if has_images:
+    if "image" in raw.columns and (raw["image"].astype(str).str.strip() != "").any():
         _check_images_root(images_root)
 
     items_root = settings.path("items")
     known_ids, known_content = _existing_index(items_root, manifest_key)
-    summary = IngestSummary(total=len(rows), manifest_key=manifest_key)
+    summary = IngestSummary(total=len(raw), manifest_key=manifest_key)
     quarantine: list[dict] = []
     duplicates: list[dict] = []
     reasons: Counter[str] = Counter()
@@ -97,46 +96,47 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                            "image_ref": rec.image or None, "reason": reason,
                            "message": message, "record_json": rec.record_json})
 
-    decodable = rows[(rows["reason"] == "") & (rows["image"] != "")]
-    decoded: Iterator[tuple[int, Outcome]] = decode_all(
-        zip(decodable["row"], decodable["image"], strict=True), images_root, limits,
-        settings.workers,
-    )
-    with storage.staging_dir(settings.home, f"ingest-{manifest_key}") as staging:
+    with (storage.staging_dir(settings.home, f"ingest-{manifest_key}") as staging,
+          Decoder(images_root, limits, settings.workers) as decoder):
         writer = WeeklyItemWriter(items_root, manifest_key, staging)
         try:
-            for rec in rows.itertuples(index=False):
-                if progress:
-                    progress(1)
-                if rec.reason:
-                    reject(rec, rec.reason, rec.message)
-                    continue
-                image = None
-                if rec.image:
-                    row, outcome = next(decoded)
-                    assert row == rec.row, "decoder out of order"
-                    if isinstance(outcome, ImageRejected):
-                        reject(rec, outcome.reason, outcome.message)
+            # Row checks run a chunk at a time so per-row state never covers the whole manifest.
+            for first in range(0, len(raw), CHUNK_ROWS):
+                rows = prepare(raw.iloc[first:first + CHUNK_ROWS], default_source, first)
+                decodable = rows[(rows["reason"] == "") & (rows["image"] != "")]
+                decoded = decoder.map(zip(decodable["row"], decodable["image"], strict=True))
+                for rec in rows.itertuples(index=False):
+                    if progress:
+                        progress(1)
+                    if rec.reason:
+                        reject(rec, rec.reason, rec.message)
                         continue
-                    image, identity = outcome, outcome.sha256
-                else:
-                    identity = label_identity(rec.observed_ts, rec.source, rec.attributes)
-
-                if rec.item_id in known_ids:
-                    if known_ids[rec.item_id] != identity:
-                        reject(rec, "item_id_conflict",
-                               f"item_id {rec.item_id!r} already holds different content")
+                    image = None
+                    if rec.image:
+                        row, outcome = next(decoded)
+                        assert row == rec.row, "decoder out of order"
+                        if isinstance(outcome, ImageRejected):
+                            reject(rec, outcome.reason, outcome.message)
+                            continue
+                        image, identity = outcome, outcome.sha256
                     else:
-                        duplicates.append(_duplicate(manifest_key, rec, rec.item_id, identity))
-                    continue
-                if image is not None and identity in known_content:
-                    duplicates.append(
-                        _duplicate(manifest_key, rec, known_content[identity], identity))
-                    continue
-                known_ids[rec.item_id] = identity
-                if image is not None:
-                    known_content[identity] = rec.item_id
-                writer.add(_item_row(rec, identity, image, manifest_key))
+                        identity = label_identity(rec.observed_ts, rec.source, rec.attributes)
+
+                    if rec.item_id in known_ids:
+                        if known_ids[rec.item_id] != identity:
+                            reject(rec, "item_id_conflict",
+                                   f"item_id {rec.item_id!r} already holds different content")
+                        else:
+                            duplicates.append(_duplicate(manifest_key, rec, rec.item_id, identity))
+                        continue
+                    if image is not None and identity in known_content:
+                        duplicates.append(
+                            _duplicate(manifest_key, rec, known_content[identity], identity))
+                        continue
+                    known_ids[rec.item_id] = identity
+                    if image is not None:
+                        known_content[identity] = rec.item_id
+                    writer.add(_item_row(rec, identity, image, manifest_key))
         except BaseException:
             writer.abort()
             raise

@@ -12,6 +12,7 @@ from pipeline import storage
 from pipeline.schemas import ITEMS
 
 ROW_GROUP_ROWS = 512
+MAX_BUFFERED_ROWS = 4096  # across all weeks: bounds memory when a drop spans many weeks
 
 
 def item_file(items_root: str, week: str, manifest_key: str) -> str:
@@ -28,18 +29,24 @@ class WeeklyItemWriter:
         self._buffers: dict[str, list[dict]] = defaultdict(list)
         self._writers: dict[str, pq.ParquetWriter] = {}
         self.rows_added = 0
+        self._buffered = 0
 
     def add(self, row: dict) -> None:
         self.rows_added += 1
         buffer = self._buffers[row["iso_week"]]
         buffer.append(row)
+        self._buffered += 1
         if len(buffer) >= ROW_GROUP_ROWS:
             self._flush(row["iso_week"])
+        elif self._buffered >= MAX_BUFFERED_ROWS:
+            for week in list(self._buffers):
+                self._flush(week)
 
     def _flush(self, week: str) -> None:
         rows = self._buffers.pop(week, [])
         if not rows:
             return
+        self._buffered -= len(rows)
         if week not in self._writers:
             self._writers[week] = pq.ParquetWriter(
                 self.staging / f"{week}.parquet", ITEMS, compression="zstd"
