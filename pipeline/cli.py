@@ -40,15 +40,30 @@ def fails_cleanly(command: Callable) -> Callable:
     return wrapper
 
 
-@contextlib.contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+class ProgressBar:
     """A rich progress bar on stderr (stdout stays machine-readable); silent when not a TTY."""
+
+    def __init__(self, bar: Progress, description: str) -> None:
+        self._bar = bar
+        self._task = bar.add_task(description, total=None)
+
+    def start(self, total: int) -> None:
+        self._bar.update(self._task, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressBar]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True,
                   disable=not err_console.is_terminal) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+        progress = ProgressBar(bar, description)
+        if total is not None:
+            progress.start(total)
+        yield progress
 
 
 @app.command()
@@ -72,13 +87,11 @@ def ingest(
     from pipeline import ingest as ingest_mod
     from pipeline.images import ImageLimits
     from pipeline.settings import Settings
-    from pipeline.sources.manifest import read_manifest
 
     settings = Settings.from_env(workers=workers)
-    total = len(read_manifest(manifest)[0])
-    with progress_bar("ingest", total) as advance:
+    with progress_bar("ingest") as progress:
         summary = ingest_mod.run(manifest, images_root, settings,
-                                 ImageLimits(size, min_side, max_pixels), source, advance)
+                                 ImageLimits(size, min_side, max_pixels), source, progress)
     typer.echo(summary.to_json())
 
 
@@ -111,8 +124,9 @@ def simulate(
         raise UnusableInputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
     plan = scenarios.load(scenario)
     source = catalogs.load(catalog, plan.label_attribute)
-    with progress_bar("simulate weeks", weeks) as advance:
-        result = run_simulation(source, plan, weeks, first, out, seed, items_per_week, advance)
+    with progress_bar("simulate weeks", weeks) as progress:
+        result = run_simulation(source, plan, weeks, first, out, seed, items_per_week,
+                                progress.advance)
     typer.echo(json.dumps({"manifest": str(result.manifest), "truth": str(result.truth),
                            "items": result.items, "weeks": result.weeks,
                            "note": "simulated timeline over real images"}))

@@ -230,3 +230,20 @@ def test_missing_images_root_is_unusable_input(builder, home, tmp_path):
 
 def test_png_bytes_fixture_is_a_real_png():
     assert Image.open(io.BytesIO(png_bytes())).format == "PNG"
+
+
+def test_progress_hook_sees_every_row(builder, settings):
+    class Recorder:
+        total, done = None, 0
+
+        def start(self, total):
+            self.total = total
+
+        def advance(self, n):
+            self.done += n
+
+    builder.add_good("p1")
+    builder.add("p2", "missing.png")
+    recorder = Recorder()
+    ingest.run(str(builder.write()), settings=settings, progress=recorder)
+    assert recorder.total == recorder.done == 2

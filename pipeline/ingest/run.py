@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,8 +26,12 @@ from pipeline.schemas import DUPLICATES, QUARANTINE
 from pipeline.settings import Settings, is_local, local_path
 from pipeline.sources.manifest import read_manifest
 
-Progress = Callable[[int], None]
 CHUNK_ROWS = 20_000
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
 
 
 @dataclass
@@ -86,6 +89,8 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     items_root = settings.path("items")
     known_ids, known_content = _existing_index(items_root, manifest_key)
     summary = IngestSummary(total=len(raw), manifest_key=manifest_key)
+    if progress:
+        progress.start(len(raw))
     quarantine: list[dict] = []
     duplicates: list[dict] = []
     reasons: Counter[str] = Counter()
@@ -107,7 +112,7 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                 decoded = decoder.map(zip(decodable["row"], decodable["image"], strict=True))
                 for rec in rows.itertuples(index=False):
                     if progress:
-                        progress(1)
+                        progress.advance(1)
                     if rec.reason:
                         reject(rec, rec.reason, rec.message)
                         continue
@@ -177,7 +182,3 @@ def _replace(root: str, manifest_key: str, records: list[dict], schema: pa.Schem
     else:
         storage.remove(dest)
 
-
-def read_items(settings: Settings, columns: list[str] | None = None) -> pd.DataFrame:
-    table = storage.read_table(settings.path("items"), columns=columns)
-    return pd.DataFrame() if table is None else table.to_pandas()
