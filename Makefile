@@ -1,6 +1,8 @@
 # StyleCast: `make demo` runs the main job on the embedded default, `make test` runs the tests.
 # Both set everything up first (idempotent: fast and quiet when already done).
 
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,6 +13,8 @@ FMNIST_DEB_DIR := /usr/share/datasets/fashion-mnist
 export STYLECAST_HOME ?= $(CURDIR)/stylecast-home
 DEMO_DROP := $(STYLECAST_HOME)/drops/simulated-fashion-mnist
 PYTEST_ARGS ?=
+# Some pip configurations warn once per package about absent local indexes: noise, not news.
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
 .PHONY: setup demo test lint clean fashion-mnist benchmark-ingest
 
@@ -18,8 +22,8 @@ setup: $(STAMP) fashion-mnist
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
-	@$(BIN)/pip install -q -e ".[dev,s3]"
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)" $(QUIET_PIP)
+	@$(BIN)/pip install -q -e ".[dev,s3]" $(QUIET_PIP)
 	@touch $@
 
 # The Debian package is the offline, checksummed copy of Fashion-MNIST the demo uses.
