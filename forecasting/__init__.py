@@ -1,0 +1,1 @@
+"""Forecasting: models behind one contract, backtests, intervals and trend scores."""

@@ -1,0 +1,1 @@
+"""The conditional GAN: networks, losses, training loop, sampling and image metrics."""

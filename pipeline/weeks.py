@@ -41,16 +41,10 @@ def week_starts(start: date, count: int) -> list[date]:
     return [monday + timedelta(weeks=i) for i in range(count)]
 
 
-def weeks_between(first: str, last: str) -> list[str]:
-    start, end = parse_week(first), parse_week(last)
-    n = (end - start).days // 7 + 1
-    return [iso_week(d) for d in week_starts(start, max(n, 0))]
-
-
 def to_utc(values: pd.Series) -> pd.Series:
     """Parse mixed date/time strings to UTC timestamps; unparseable values become NaT."""
     parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
     return parsed.astype("datetime64[us, UTC]") if not parsed.empty else parsed
 
 
-__all__ = ["iso_week", "iso_weeks", "parse_week", "to_utc", "week_starts", "weeks_between"]
+__all__ = ["iso_week", "iso_weeks", "parse_week", "to_utc", "week_starts"]
