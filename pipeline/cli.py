@@ -196,9 +196,8 @@ def info() -> None:
     table.add_row("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     table.add_row("device", f"{settings.device} -> {settings.resolve_device()}")
     for name in ("items", "quarantine", "duplicates"):
-        files = storage.list_files(settings.path(name))
         data = storage.dataset(settings.path(name))
-        where = f"in {len(files)} files under {settings.path(name)}"
+        where = f"in {len(data.files) if data else 0} files under {settings.path(name)}"
         table.add_row(name, "empty" if data is None else f"{data.count_rows()} rows {where}")
     Console().print(table)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -87,7 +88,6 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
         _check_images_root(images_root)
 
     items_root = settings.path("items")
-    known_ids, known_content = _existing_index(items_root, manifest_key)
     summary = IngestSummary(total=len(raw), manifest_key=manifest_key)
     if progress:
         progress.start(len(raw))
@@ -101,6 +101,7 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                            "image_ref": rec.image or None, "reason": reason,
                            "message": message, "record_json": rec.record_json})
 
+    index = _ContentIndex(*_existing_index(items_root, manifest_key), manifest_key)
     with (storage.staging_dir(settings.home, f"ingest-{manifest_key}") as staging,
           Decoder(images_root, limits, settings.workers) as decoder):
         writer = WeeklyItemWriter(items_root, manifest_key, staging)
@@ -116,32 +117,8 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                     if rec.reason:
                         reject(rec, rec.reason, rec.message)
                         continue
-                    image = None
-                    if rec.image:
-                        row, outcome = next(decoded)
-                        assert row == rec.row, "decoder out of order"
-                        if isinstance(outcome, ImageRejected):
-                            reject(rec, outcome.reason, outcome.message)
-                            continue
-                        image, identity = outcome, outcome.sha256
-                    else:
-                        identity = label_identity(rec.observed_ts, rec.source, rec.attributes)
-
-                    if rec.item_id in known_ids:
-                        if known_ids[rec.item_id] != identity:
-                            reject(rec, "item_id_conflict",
-                                   f"item_id {rec.item_id!r} already holds different content")
-                        else:
-                            duplicates.append(_duplicate(manifest_key, rec, rec.item_id, identity))
-                        continue
-                    if image is not None and identity in known_content:
-                        duplicates.append(
-                            _duplicate(manifest_key, rec, known_content[identity], identity))
-                        continue
-                    known_ids[rec.item_id] = identity
-                    if image is not None:
-                        known_content[identity] = rec.item_id
-                    writer.add(_item_row(rec, identity, image, manifest_key))
+                    outcome = next(decoded) if rec.image else None
+                    _place(rec, outcome, index, writer, reject, duplicates.append)
         except BaseException:
             writer.abort()
             raise
@@ -156,6 +133,46 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     storage.write_bytes_atomic(summary.to_json().encode(),
                                settings.path("ingest-log", f"{manifest_key}.json"))
     return summary
+
+
+@dataclass
+class _ContentIndex:
+    """What the store already holds: item_id -> content hash, image hash -> item_id."""
+
+    ids: dict[str, str]
+    images: dict[str, str]
+    manifest_key: str
+
+
+def _place(rec, outcome: tuple[int, object] | None, index: _ContentIndex,
+           writer: WeeklyItemWriter, reject: Callable, add_duplicate: Callable) -> None:
+    """Decide one checked row: quarantine, duplicate, or a new item for the writer."""
+    image = None
+    if outcome is not None:
+        row, decoded = outcome
+        assert row == rec.row, "decoder out of order"
+        if isinstance(decoded, ImageRejected):
+            reject(rec, decoded.reason, decoded.message)
+            return
+        image, identity = decoded, decoded.sha256
+    else:
+        identity = label_identity(rec.observed_ts, rec.source, rec.attributes)
+
+    key = index.manifest_key
+    if rec.item_id in index.ids:
+        if index.ids[rec.item_id] != identity:
+            reject(rec, "item_id_conflict",
+                   f"item_id {rec.item_id!r} already holds different content")
+        else:
+            add_duplicate(_duplicate(key, rec, rec.item_id, identity))
+        return
+    if image is not None and identity in index.images:
+        add_duplicate(_duplicate(key, rec, index.images[identity], identity))
+        return
+    index.ids[rec.item_id] = identity
+    if image is not None:
+        index.images[identity] = rec.item_id
+    writer.add(_item_row(rec, identity, image, key))
 
 
 def _item_row(rec, identity: str, image, manifest_key: str) -> dict:
