@@ -9,6 +9,7 @@ on an object store (s3://, memory://) a single-object put is already all-or-noth
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -26,6 +28,7 @@ from pyarrow.fs import FSSpecHandler, PyFileSystem
 from pipeline.settings import is_local, local_path
 
 SCHEMA_VERSION_KEY = b"stylecast.schema_version"
+PARQUET_MAGIC = b"PAR1"
 
 
 def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -152,3 +155,28 @@ def read_table(root: str, columns: list[str] | None = None, filter=None) -> pa.T
     if data is None:
         return None
     return data.to_table(columns=columns, filter=filter)
+
+
+def parse_frame(raw: bytes, as_strings: bool = False) -> pd.DataFrame:
+    """A CSV or Parquet file's bytes as a DataFrame (Parquet recognised by its magic bytes).
+
+    ``as_strings`` keeps every cell as text (blank for missing) so nothing is guessed.
+    Raises ``UnicodeDecodeError`` for neither-nor, and the parsers' own errors otherwise.
+    """
+    if raw[:4] == PARQUET_MAGIC:
+        frame = pd.read_parquet(io.BytesIO(raw))
+        return frame.astype("string").fillna("").astype(object) if as_strings else frame
+    text = raw.decode("utf-8-sig")
+    if as_strings:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    return pd.read_csv(io.StringIO(text))
+
+
+def write_frame(frame: pd.DataFrame, dest: str) -> None:
+    """Write CSV (``.csv``) or Parquet (anything else) atomically."""
+    buffer = io.BytesIO()
+    if dest.endswith(".csv"):
+        buffer.write(frame.to_csv(index=False).encode())
+    else:
+        frame.to_parquet(buffer, index=False)
+    write_bytes_atomic(buffer.getvalue(), dest)

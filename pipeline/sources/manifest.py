@@ -8,7 +8,6 @@ column is an attribute and is kept.
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pandas as pd
 
@@ -17,7 +16,6 @@ from pipeline.errors import UnusableInputError
 
 REQUIRED_COLUMNS = ("item_id", "observed_at")
 RESERVED_COLUMNS = ("item_id", "image", "observed_at", "source")
-PARQUET_MAGIC = b"PAR1"
 
 
 def attribute_columns(frame: pd.DataFrame) -> list[str]:
@@ -52,11 +50,7 @@ def read_manifest(uri: str) -> tuple[pd.DataFrame, str]:
 
 def _parse(raw: bytes, uri: str) -> pd.DataFrame:
     try:
-        if raw[:4] == PARQUET_MAGIC:
-            frame = pd.read_parquet(io.BytesIO(raw))
-            return frame.astype("string").fillna("").astype(object)
-        text = raw.decode("utf-8-sig")
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        return storage.parse_frame(raw, as_strings=True)
     except UnicodeDecodeError:
         raise UnusableInputError(
             f"manifest {uri}: neither Parquet nor UTF-8 CSV (unreadable format)"

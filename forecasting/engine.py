@@ -1,0 +1,194 @@
+"""The forecasting engine: backtest candidates, choose from backtests only, forecast, score.
+
+Pure: DataFrames in, DataFrames out, no file or MLflow I/O (``forecasting.run`` does that).
+The choice between models (or ensembles of them) uses the rolling-origin windows inside
+the data it is given, so evaluating on data held out from it is an honest test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecasting import data, intervals, metrics, trend
+from forecasting.backtest import cross_validation
+from forecasting.models import (
+    Forecaster,
+    GlobalGBM,
+    StatsModel,
+    WindowAverage,
+    combine,
+    interval_columns,
+)
+
+BASE_MODELS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "global_gbm")
+ENSEMBLES = ("ensemble_median", "ensemble_weighted")
+# AutoETS and AutoARIMA are left out of the default pool: they cost the most and, on our
+# benchmarks, add the least once the global model and AutoTheta are there.
+DEFAULT_CANDIDATES = ("seasonal_naive", "auto_theta", "global_gbm")
+FALLBACK_MODEL = "window_average"
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    horizon: int
+    season_length: int
+    freq: str | None = None
+    levels: tuple[int, ...] = (80, 95)
+    windows: int = 3
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATES
+    gaps: str = "reject"
+    shares: bool = False
+    n_jobs: int = 1
+    seed: int = 0
+    trend: trend.TrendConfig = field(default_factory=trend.TrendConfig)
+
+    def __post_init__(self) -> None:
+        from pipeline.errors import UnusableInputError
+
+        unknown = [m for m in self.candidates if m not in BASE_MODELS]
+        if unknown:
+            raise UnusableInputError(f"unknown model(s) {', '.join(unknown)}; "
+                                     f"choose from {', '.join(BASE_MODELS)}")
+        if self.horizon < 1 or self.windows < 1:
+            raise UnusableInputError("horizon and windows must be >= 1")
+        if any(not 0 < lv < 100 for lv in self.levels):
+            raise UnusableInputError(f"levels must lie strictly between 0 and 100: {self.levels}")
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        return (0.0, 1.0) if self.shares else (None, None)
+
+
+def build_model(name: str, config: ForecastConfig, freq: str) -> Forecaster:
+    if name == "global_gbm":
+        return GlobalGBM(config.season_length, freq, max_horizon=config.horizon,
+                         seed=config.seed)
+    return StatsModel(name, config.season_length, freq, n_jobs=config.n_jobs)
+
+
+@dataclass
+class BacktestResult:
+    rows: pd.DataFrame                  # every model's backtest forecasts, with intervals
+    table: pd.DataFrame                 # one row per model: metrics, coverage, seconds
+    weights: dict[str, float]           # ensemble_weighted's member weights
+    skipped: list[str]
+
+    def best(self) -> str:
+        return str(self.table.sort_values("mase").iloc[0]["model"])
+
+
+def backtest(series: pd.DataFrame, freq: str, config: ForecastConfig,
+             models: Sequence[str] | None = None) -> BacktestResult:
+    models = list(models or config.candidates)
+    cv = cross_validation([build_model(m, config, freq) for m in models], series,
+                          config.horizon, config.windows)
+    rows = cv.forecasts
+    weights = _inverse_mase_weights(rows)
+    if len(models) > 1:
+        rows = pd.concat([rows, *_ensemble_rows(rows, weights)], ignore_index=True)
+    rows = _cross_conformal(rows, config.levels, config.bounds)
+    table = metrics.table(rows, config.levels)
+    table["seconds"] = table["model"].map(
+        lambda m: cv.seconds.get(m, sum(cv.seconds.get(x, 0.0) for x in models)))
+    return BacktestResult(rows, table, weights, cv.skipped)
+
+
+def _inverse_mase_weights(rows: pd.DataFrame) -> dict[str, float]:
+    mase = metrics.table(rows).set_index("model")["mase"]
+    inverse = 1 / mase.clip(lower=1e-6)
+    return (inverse / inverse.sum()).to_dict()
+
+
+def _ensemble_rows(rows: pd.DataFrame, weights: dict[str, float]) -> list[pd.DataFrame]:
+    truth = rows.drop_duplicates(["unique_id", "ds", "cutoff"]).drop(columns=["model", "yhat"])
+    keys = ("unique_id", "ds", "cutoff")
+    return [truth.merge(combine(rows, w, alias, keys), on=list(keys))
+            for alias, w in (("ensemble_median", None), ("ensemble_weighted", weights))]
+
+
+def _cross_conformal(rows: pd.DataFrame, levels: Sequence[int],
+                     bounds: tuple[float | None, float | None]) -> pd.DataFrame:
+    """Intervals for each window calibrated on the other windows (leave one window out)."""
+    cutoffs = rows["cutoff"].unique()
+    if len(cutoffs) < 2 or not levels:
+        return rows.assign(**{c: np.nan for c in interval_columns(levels)})
+    parts = []
+    for cutoff in cutoffs:
+        held = rows["cutoff"] == cutoff
+        quantiles = intervals.calibrate(rows[~held], levels)
+        window = rows[held]
+        scales = window.drop_duplicates("unique_id").set_index("unique_id")["scale"]
+        parts.append(intervals.apply(window, quantiles, scales, levels, bounds))
+    return pd.concat(parts, ignore_index=True)
+
+
+@dataclass
+class ForecastResult:
+    forecasts: pd.DataFrame     # the forecasts contract
+    chosen: str
+    backtest: BacktestResult | None
+    trends: pd.DataFrame
+    problems: pd.DataFrame
+    freq: str
+
+
+def forecast(raw: pd.DataFrame, config: ForecastConfig, all_models: bool = False,
+             source: str = "input") -> ForecastResult:
+    prepared = data.prepare(raw, config.season_length, config.freq, config.gaps, config.shares,
+                            source)
+    freq, series = prepared.freq, prepared.series
+    parts, chosen, bt = [], FALLBACK_MODEL, None
+    scales = intervals.series_scales(pd.concat([series, prepared.fallback]),
+                                     config.season_length)
+    if not series.empty:
+        bt = backtest(series, freq, config)
+        chosen = bt.best()
+        members = _fit_members(series, freq, config, chosen, all_models)
+        predicted = intervals.with_steps(pd.concat(members))
+        if chosen in ENSEMBLES or all_models:
+            predicted = _add_ensembles(predicted, bt.weights)
+        keep = predicted if all_models else predicted[predicted["model"] == chosen]
+        quantiles = intervals.calibrate(bt.rows, config.levels)
+        parts.append(intervals.apply(keep, quantiles, scales, config.levels, config.bounds))
+    if not prepared.fallback.empty:
+        parts.append(_fallback(prepared.fallback, freq, config, scales, bt))
+    forecasts = pd.concat(parts, ignore_index=True).drop(columns="step")
+    forecasts = forecasts[["unique_id", "ds", "model", "yhat", *interval_columns(config.levels)]]
+    default = forecasts[forecasts["model"].isin([chosen, FALLBACK_MODEL])]
+    history = pd.concat([series, prepared.fallback])
+    chosen_rows = bt.rows[bt.rows["model"] == chosen] if bt else pd.DataFrame()
+    errors = trend.horizon_total_errors(chosen_rows) if bt else np.array([])
+    trends = trend.scores(history, default, config.season_length, freq, errors, scales,
+                          config.trend)
+    return ForecastResult(forecasts.reset_index(drop=True), chosen, bt, trends,
+                          prepared.problems, freq)
+
+
+def _fit_members(series: pd.DataFrame, freq: str, config: ForecastConfig, chosen: str,
+                 all_models: bool) -> list[pd.DataFrame]:
+    needed = config.candidates if all_models or chosen in ENSEMBLES else (chosen,)
+    return [build_model(m, config, freq).fit(series).predict(config.horizon) for m in needed]
+
+
+def _add_ensembles(predicted: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    steps = predicted.drop_duplicates(["unique_id", "ds"])[["unique_id", "ds", "step"]]
+    ensembles = [combine(predicted, w, alias).merge(steps, on=["unique_id", "ds"])
+                 for alias, w in (("ensemble_median", None), ("ensemble_weighted", weights))]
+    return pd.concat([predicted, *ensembles], ignore_index=True)
+
+
+def _fallback(series: pd.DataFrame, freq: str, config: ForecastConfig, scales: pd.Series,
+              bt: BacktestResult | None) -> pd.DataFrame:
+    """Short or constant series: window average, with intervals borrowed from the backtest."""
+    model = WindowAverage(config.season_length, freq, window=config.season_length)
+    predicted = intervals.with_steps(model.fit(series).predict(config.horizon))
+    if bt is None:
+        return predicted.assign(**{c: np.nan for c in interval_columns(config.levels)})
+    pooled = intervals.calibrate(bt.rows.assign(model=FALLBACK_MODEL, step=1), config.levels)
+    quantiles = pooled.drop(columns="step").merge(predicted[["step"]].drop_duplicates(),
+                                                  how="cross")
+    return intervals.apply(predicted, quantiles, scales, config.levels, config.bounds)

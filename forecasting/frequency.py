@@ -1,0 +1,57 @@
+"""Frequencies: infer or check them, number periods, and step dates forward.
+
+Only regular calendars are accepted (daily, weekly on a fixed weekday, month or quarter
+starts/ends): a trend series with an irregular clock cannot be forecast step by step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from pipeline.errors import UnusableInputError
+
+_MONTHS_PER_PERIOD = {"M": 1, "Q": 3, "Y": 12, "A": 12}
+_DAYS_PER_PERIOD = {"D": 1, "W": 7}
+
+
+def _family(freq: str) -> str:
+    base = to_offset(freq).name.split("-")[0].upper()
+    for family in ("MS", "ME", "QS", "QE", "YS", "YE"):
+        if base.startswith(family):
+            return family[0]
+    return base[:1]
+
+
+def check(freq: str) -> str:
+    """Normalise a user-given frequency or stop with a one-line error."""
+    try:
+        family = _family(freq)
+    except ValueError:
+        raise UnusableInputError(f"unknown frequency {freq!r} (examples: MS, W-MON, D)") from None
+    if family not in _MONTHS_PER_PERIOD and family not in _DAYS_PER_PERIOD:
+        raise UnusableInputError(f"frequency {freq!r} is not supported (use D, W-*, MS, QS, YS)")
+    return to_offset(freq).freqstr
+
+
+def infer(dates: pd.Series) -> str | None:
+    """The frequency of one series' sorted dates, or None when it has no regular clock."""
+    if len(dates) < 3:
+        return None
+    return pd.infer_freq(pd.DatetimeIndex(dates))
+
+
+def period_index(dates: pd.Series | pd.DatetimeIndex, freq: str) -> np.ndarray:
+    """Integer period numbers: consecutive periods differ by one; used for seasons and gaps."""
+    dates = pd.DatetimeIndex(dates)
+    family = _family(freq)
+    if family in _MONTHS_PER_PERIOD:
+        months = dates.year.to_numpy() * 12 + dates.month.to_numpy() - 1
+        return months // _MONTHS_PER_PERIOD[family]
+    days = dates.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return days // _DAYS_PER_PERIOD[family] if family == "D" else (days + 3) // 7
+
+
+def future_dates(last: pd.Timestamp, h: int, freq: str) -> pd.DatetimeIndex:
+    return pd.date_range(last, periods=h + 1, freq=freq)[1:]

@@ -1,0 +1,237 @@
+"""Forecasting models behind one contract: ``fit(df) -> self``, ``predict(h, level) -> df``.
+
+``df`` is long format (``unique_id, ds, y``); ``predict`` returns ``unique_id, ds, model,
+yhat`` plus ``yhat_lo_<L>`` / ``yhat_hi_<L>`` for each requested level. Hyperparameters are
+set in ``__init__``; learned state lives in attributes ending in ``_`` (statsforecast's
+convention, so the classes read alike). Models without intervals of their own raise when
+asked for them: wrap them in :class:`forecasting.intervals.Conformal`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+import pandas as pd
+
+from forecasting import frequency
+from forecasting.features import (
+    SeriesMatrix,
+    feature_names,
+    origin_features,
+    target_base,
+    training_rows,
+)
+
+FORECAST_KEYS = ["unique_id", "ds", "model"]
+
+
+def interval_columns(levels: Sequence[int]) -> list[str]:
+    return [f"yhat_{side}_{lv}" for lv in levels for side in ("lo", "hi")]
+
+
+class Forecaster(ABC):
+    alias: str
+
+    def __init__(self, season_length: int, freq: str | None = None) -> None:
+        self.season_length = season_length
+        self.freq = freq
+
+    def fit(self, df: pd.DataFrame) -> Self:
+        self.freq_ = self.freq or _infer_frequency(df)
+        self.last_ds_ = df.groupby("unique_id")["ds"].max()
+        self._fit(df)
+        return self
+
+    @abstractmethod
+    def _fit(self, df: pd.DataFrame) -> None: ...
+
+    @abstractmethod
+    def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame: ...
+
+    def _frame(self, ids: np.ndarray, yhat: np.ndarray, h: int) -> pd.DataFrame:
+        """Long forecasts from a (series x horizon) array; ids in ``last_ds_`` order."""
+        last = self.last_ds_.loc[ids]
+        ds = np.concatenate([frequency.future_dates(d, h, self.freq_).to_numpy() for d in last])
+        return pd.DataFrame({"unique_id": np.repeat(ids, h), "ds": ds, "model": self.alias,
+                             "yhat": yhat.reshape(-1)})
+
+    def _no_native_intervals(self, level: Sequence[int]) -> None:
+        if level:
+            raise ValueError(f"{self.alias} has no intervals of its own; "
+                             "wrap it in forecasting.intervals.Conformal")
+
+
+def _infer_frequency(df: pd.DataFrame) -> str:
+    first = df.sort_values("ds").groupby("unique_id")["ds"]
+    for _, dates in first:
+        freq = frequency.infer(dates)
+        if freq:
+            return freq
+    raise ValueError("cannot infer the frequency from the data; pass freq")
+
+
+class StatsModel(Forecaster):
+    """A statsforecast model (seasonal naive, AutoETS, AutoTheta, AutoARIMA) on every series.
+
+    statsforecast is the reference implementation practitioners use, so the peers in our
+    benchmarks are exactly what they would run; its models bring their own intervals.
+    """
+
+    KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
+
+    def __init__(self, kind: str, season_length: int, freq: str | None = None,
+                 n_jobs: int = 1) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown statsforecast model {kind!r}; one of {self.KINDS}")
+        super().__init__(season_length, freq)
+        self.kind, self.alias, self.n_jobs = kind, kind, n_jobs
+
+    def _model(self):
+        from statsforecast import models
+
+        m = self.season_length
+        return {"seasonal_naive": lambda: models.SeasonalNaive(m, alias=self.alias),
+                "auto_ets": lambda: models.AutoETS(season_length=m, alias=self.alias),
+                "auto_theta": lambda: models.AutoTheta(season_length=m, alias=self.alias),
+                "auto_arima": lambda: models.AutoARIMA(season_length=m, alias=self.alias),
+                }[self.kind]()
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        from statsforecast import StatsForecast
+
+        self.sf_ = StatsForecast(models=[self._model()], freq=self.freq_, n_jobs=self.n_jobs)
+        self.sf_.fit(df[["unique_id", "ds", "y"]])
+
+    def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
+        raw = self.sf_.predict(h=h, level=list(level) or None)
+        out = pd.DataFrame({"unique_id": raw["unique_id"].to_numpy(), "ds": raw["ds"],
+                            "model": self.alias, "yhat": raw[self.alias].to_numpy()})
+        for lv in level:
+            out[f"yhat_lo_{lv}"] = raw[f"{self.alias}-lo-{lv}"].to_numpy()
+            out[f"yhat_hi_{lv}"] = raw[f"{self.alias}-hi-{lv}"].to_numpy()
+        return out
+
+
+class WindowAverage(Forecaster):
+    """Mean of the last ``window`` values: the fallback for series too short for seasons."""
+
+    alias = "window_average"
+
+    def __init__(self, season_length: int, freq: str | None = None, window: int = 6) -> None:
+        super().__init__(season_length, freq)
+        self.window = window
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        tail = df.sort_values("ds").groupby("unique_id").tail(self.window)
+        self.mean_ = tail.groupby("unique_id")["y"].mean()
+
+    def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
+        self._no_native_intervals(level)
+        ids = self.mean_.index.to_numpy()
+        return self._frame(ids, np.repeat(self.mean_.to_numpy()[:, None], h, axis=1), h)
+
+
+class GlobalGBM(Forecaster):
+    """One gradient-boosted model for all series: direct multi-step on scaled lag features.
+
+    Direct (the horizon is a feature) rather than recursive, so errors do not compound over
+    the horizon; trained across every series at once, so short, noisy series borrow
+    strength from the others (pooling). scikit-learn's HistGradientBoostingRegressor: no
+    extra dependency, native NaN handling for the left-padding of short series, and an
+    absolute-error loss that targets the median, which is what MASE rewards.
+    """
+
+    alias = "global_gbm"
+
+    def __init__(self, season_length: int, freq: str | None = None, max_horizon: int | None = None,
+                 n_lags: int | None = None, max_origins: int = 480, max_rows: int = 400_000,
+                 max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
+                 min_samples_leaf: int = 20, loss: str = "absolute_error",
+                 relative_to: str = "season", seed: int = 0) -> None:
+        super().__init__(season_length, freq)
+        self.max_horizon = max_horizon or season_length
+        self.n_lags = n_lags or season_length
+        self.max_origins, self.max_rows = max_origins, max_rows
+        self.max_iter, self.learning_rate = max_iter, learning_rate
+        self.max_leaf_nodes, self.min_samples_leaf = max_leaf_nodes, min_samples_leaf
+        self.loss, self.relative_to, self.seed = loss, relative_to, seed
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        self.matrix_ = SeriesMatrix.from_long(df, self.freq_)
+        m = self.season_length
+        n_lags = min(self.n_lags, self.matrix_.values.shape[1])
+        self.n_lags_ = n_lags
+        features, target = training_rows(
+            self.matrix_, self.max_horizon, m, n_lags, min_history=max(3, m // 2),
+            max_origins=self.max_origins, max_rows=self.max_rows, relative_to=self.relative_to,
+            rng=np.random.default_rng(self.seed))
+        # scikit-learn cannot bin a column with no value at all (all lags beyond the data).
+        self.empty_columns_ = np.isnan(features).all(axis=0)
+        features[:, self.empty_columns_] = 0.0
+        if len(target) == 0:
+            raise ValueError("global_gbm: no series is long enough to learn from")
+        season_column = len(feature_names(n_lags)) - 1
+        self.model_ = HistGradientBoostingRegressor(
+            loss=self.loss, max_iter=self.max_iter, learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=1.0, categorical_features=[season_column] if m <= 255 else None,
+            early_stopping=False, random_state=self.seed)
+        self.model_.fit(features, target)
+        self.n_train_rows_ = len(target)
+
+    def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
+        self._no_native_intervals(level)
+        if h > self.max_horizon:
+            raise ValueError(f"global_gbm was trained for horizons up to {self.max_horizon}")
+        values = self.matrix_.values
+        origin = values.shape[1] - 1
+        yhat = np.empty((len(values), h))
+        for k in range(1, h + 1):
+            features, lvl = origin_features(self.matrix_, origin, k, self.season_length,
+                                            self.n_lags_)
+            features[:, self.empty_columns_] = 0.0
+            base = target_base(features, lvl, self.relative_to)
+            # A series whose last season is all zeros stays at zero (it has no base).
+            yhat[:, k - 1] = np.nan_to_num(self.model_.predict(features) * base, nan=0.0)
+        return self._frame(self.matrix_.ids, yhat, h)
+
+
+class Ensemble(Forecaster):
+    """Combine members' forecasts: the median, or a weighted mean (weights from backtests)."""
+
+    alias = "ensemble"
+
+    def __init__(self, members: Sequence[Forecaster], weights: Sequence[float] | None = None,
+                 alias: str = "ensemble") -> None:
+        super().__init__(members[0].season_length, members[0].freq)
+        self.members, self.weights, self.alias = list(members), weights, alias
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        for member in self.members:
+            member.fit(df)
+
+    def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
+        self._no_native_intervals(level)
+        parts = pd.concat([m.predict(h) for m in self.members])
+        return combine(parts, self.weights and dict(
+            zip([m.alias for m in self.members], self.weights, strict=True)), self.alias)
+
+
+def combine(forecasts: pd.DataFrame, weights: dict[str, float] | None, alias: str,
+            keys: Sequence[str] = ("unique_id", "ds")) -> pd.DataFrame:
+    """Median (no weights) or weighted mean of several models' ``yhat`` per key."""
+    wide = forecasts.pivot_table(index=list(keys), columns="model", values="yhat",
+                                 aggfunc="first")
+    if weights:
+        w = pd.Series(weights).reindex(wide.columns).fillna(0.0)
+        yhat = (wide * w).sum(axis=1) / w.sum()
+    else:
+        yhat = wide.median(axis=1)
+    out = yhat.rename("yhat").reset_index()
+    out.insert(len(keys), "model", alias)
+    return out

@@ -1,0 +1,131 @@
+"""File in, files out, logged to MLflow: what ``stylecast forecast`` and ``backtest`` do.
+
+The engine stays pure; this module reads the series, writes the outputs atomically, and
+logs parameters, metrics and artifacts to the ``stylecast-forecast`` experiment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting import data, engine
+from pipeline import storage
+from pipeline.errors import UnusableInputError
+from pipeline.settings import Settings
+
+EXPERIMENT = "stylecast-forecast"
+
+
+def read_series(uri: str) -> tuple[pd.DataFrame, str]:
+    """Long-format series (CSV or Parquet) and a short hash of the file's bytes."""
+    try:
+        raw = storage.read_bytes(uri)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        raise UnusableInputError(f"series {uri}: cannot read ({type(err).__name__})") from None
+    if not raw.strip():
+        raise UnusableInputError(f"series {uri}: file is empty")
+    try:
+        frame = storage.parse_frame(raw)
+    except UnicodeDecodeError:
+        raise UnusableInputError(f"series {uri}: neither Parquet nor UTF-8 CSV") from None
+    except Exception as err:  # the CSV and Parquet parsers raise many error types
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UnusableInputError(f"series {uri}: unreadable ({first_line})") from None
+    return frame, hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _params(config: engine.ForecastConfig, **extra: object) -> dict[str, object]:
+    params = {k: v for k, v in dataclasses.asdict(config).items() if k != "trend"}
+    params.update({f"trend_{k}": v for k, v in dataclasses.asdict(config.trend).items()})
+    return {**params, **extra}
+
+
+def _log_backtest(table: pd.DataFrame) -> None:
+    import mlflow
+
+    numeric = table.set_index("model").select_dtypes("number")
+    mlflow.log_metrics({f"backtest.{model}.{name}": float(value)
+                        for model, row in numeric.iterrows() for name, value in row.items()
+                        if pd.notna(value)})
+
+
+def _log_frames(frames: dict[str, pd.DataFrame]) -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, frame in frames.items():
+            path = Path(tmp) / name
+            frame.to_csv(path, index=False) if name.endswith(".csv") else frame.to_parquet(path)
+            mlflow.log_artifact(str(path))
+
+
+def _tracked(track: bool, settings: Settings, run_name: str, input_hash: str,
+             params: dict[str, object]) -> contextlib.AbstractContextManager:
+    """The MLflow run is opened first, so an unreachable store fails before any work."""
+    if not track:
+        return contextlib.nullcontext()
+    from pipeline.tracking import mlflow_run
+
+    return mlflow_run(settings, EXPERIMENT, run_name, input_hash, params)
+
+
+def forecast_file(series_uri: str, out_uri: str, config: engine.ForecastConfig,
+                  settings: Settings, all_models: bool = False, trends_uri: str | None = None,
+                  track: bool = True) -> dict[str, object]:
+    raw, input_hash = read_series(series_uri)
+    params = _params(config, all_models=all_models, input=series_uri)
+    with _tracked(track, settings, "forecast", input_hash, params) as run:
+        result = engine.forecast(raw, config, all_models=all_models,
+                                 source=f"series {series_uri}")
+        storage.write_frame(result.forecasts, out_uri)
+        if trends_uri:
+            storage.write_frame(result.trends, trends_uri)
+        summary: dict[str, object] = {
+            "series": int(result.forecasts["unique_id"].nunique()), "freq": result.freq,
+            "chosen_model": result.chosen, "rows": len(result.forecasts), "out": out_uri,
+            "problems": result.problems.to_dict("records"),
+            "labels": result.trends["label"].value_counts().to_dict(),
+            "emerging": result.trends.loc[result.trends["emerging"], "unique_id"].tolist()}
+        if run is not None:
+            import mlflow
+
+            mlflow.set_tag("stylecast.chosen_model", result.chosen)
+            if result.backtest is not None:
+                _log_backtest(result.backtest.table)
+            _log_frames({"forecasts.parquet": result.forecasts, "trends.csv": result.trends,
+                         "problems.csv": result.problems,
+                         **({"backtest.csv": result.backtest.table} if result.backtest else {})})
+            summary["mlflow_run_id"] = run.info.run_id
+    return summary
+
+
+def backtest_file(series_uri: str, config: engine.ForecastConfig, settings: Settings,
+                  models: Sequence[str], out_uri: str | None = None,
+                  track: bool = True) -> tuple[pd.DataFrame, dict[str, object]]:
+    raw, input_hash = read_series(series_uri)
+    params = _params(config, models=",".join(models), input=series_uri)
+    with _tracked(track, settings, "backtest", input_hash, params) as run:
+        prepared = data.prepare(raw, config.season_length, config.freq, config.gaps,
+                                config.shares, f"series {series_uri}")
+        if prepared.series.empty:
+            raise UnusableInputError(f"series {series_uri}: no series long enough to backtest "
+                                     f"(all are short or constant)")
+        result = engine.backtest(prepared.series, prepared.freq, config, models)
+        out_uri = out_uri or settings.path("backtests", input_hash, "metrics.csv")
+        storage.write_frame(result.table, out_uri)
+        summary: dict[str, object] = {
+            "best_model": result.best(), "out": out_uri, "skipped": result.skipped,
+            "problems": prepared.problems.to_dict("records")}
+        if run is not None:
+            _log_backtest(result.table)
+            _log_frames({"backtest.csv": result.table, "problems.csv": prepared.problems,
+                         "backtest_forecasts.parquet": result.rows})
+            summary["mlflow_run_id"] = run.info.run_id
+    return result.table, summary

@@ -1,0 +1,80 @@
+"""One path into MLflow for every StyleCast job: experiment, tags, run reuse.
+
+Every run is tagged with the git commit, a hash of its input data and, when Airflow runs
+it, the dag_id / run_id / logical date (Airflow exports them as ``AIRFLOW_CTX_*``). A run
+key (by default the Airflow run and task) lets a retried task reopen its run instead of
+creating a twin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from pipeline.errors import UnusableInputError
+from pipeline.settings import Settings
+
+AIRFLOW_CONTEXT_TAGS = {
+    "AIRFLOW_CTX_DAG_ID": "airflow.dag_id",
+    "AIRFLOW_CTX_DAG_RUN_ID": "airflow.run_id",
+    "AIRFLOW_CTX_LOGICAL_DATE": "airflow.logical_date",
+    "AIRFLOW_CTX_TASK_ID": "airflow.task_id",
+}
+RUN_KEY_TAG = "stylecast.run_key"
+
+
+@functools.cache
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def airflow_tags() -> dict[str, str]:
+    return {tag: os.environ[env] for env, tag in AIRFLOW_CONTEXT_TAGS.items() if env in os.environ}
+
+
+def default_run_key() -> str | None:
+    tags = airflow_tags()
+    if "airflow.dag_id" in tags and "airflow.run_id" in tags:
+        return "/".join(tags.get(t, "") for t in ("airflow.dag_id", "airflow.run_id",
+                                                   "airflow.task_id"))
+    return None
+
+
+@contextlib.contextmanager
+def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: str,
+               params: Mapping[str, object], run_key: str | None = None) -> Iterator[object]:
+    """Start (or, for a known run key, resume) a run; parameters are logged once."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    try:
+        experiment_id = mlflow.set_experiment(experiment).experiment_id
+    except Exception as err:  # any backend failure means: cannot track, say so up front
+        raise UnusableInputError(f"MLflow tracking store {settings.mlflow_tracking_uri} "
+                                 f"is unusable: {type(err).__name__}: {err}") from None
+    run_key = run_key or default_run_key()
+    tags = {"stylecast.git_commit": git_commit(), "stylecast.input_hash": input_hash,
+            **airflow_tags(), **({RUN_KEY_TAG: run_key} if run_key else {})}
+    existing = _run_with_key(experiment_id, run_key) if run_key else None
+    with mlflow.start_run(run_id=existing, run_name=None if existing else run_name,
+                          tags=tags) as run:
+        if existing is None:
+            mlflow.log_params({k: str(v) for k, v in params.items()})
+        yield run
+
+
+def _run_with_key(experiment_id: str, run_key: str) -> str | None:
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient().search_runs(
+        [experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'", max_results=1)
+    return runs[0].info.run_id if runs else None
