@@ -9,7 +9,6 @@ scale, and a level shift does not push it outside what the trees have seen.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,53 +40,78 @@ class SeriesMatrix:
         last_period = frequency.period_index(last_ds, freq)
         return cls(ids, values, last_period, last_ds)
 
+    def rows(self, index: np.ndarray) -> SeriesMatrix:
+        return SeriesMatrix(self.ids[index], self.values[index], self.last_period[index],
+                            self.last_ds.iloc[index])
 
-SAME_SEASON_COLUMN_FROM_END = -6
+
+NAMED_FEATURES = ("same_season_1", "same_season_2", "prev_season_mean", "last3_mean",
+                  "yoy_last", "yoy_last3", "yoy_season", "horizon", "season_pos")
 
 
 def feature_names(n_lags: int) -> list[str]:
-    return [*(f"lag{j}" for j in range(n_lags)), "same_season_1", "same_season_2",
-            "prev_season_mean", "last3_mean", "horizon", "season_pos"]
+    return [*(f"lag{j}" for j in range(n_lags)), *NAMED_FEATURES]
 
 
-def _row_mean(block: np.ndarray) -> np.ndarray:
-    """Mean of each row's known values; NaN (silently) for a row or block with none."""
-    if block.shape[1] == 0:
-        return np.full(len(block), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(block, axis=1)
+def same_season_column(n_lags: int) -> int:
+    return n_lags + NAMED_FEATURES.index("same_season_1")
 
 
-def level(values: np.ndarray, origin: int, season_length: int) -> np.ndarray:
-    return _row_mean(values[:, max(0, origin - season_length + 1): origin + 1])
+class _WindowMeans:
+    """Means over column windows of every row in O(1) each, from cumulative sums."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        known = ~np.isnan(values)
+        zero = np.zeros((len(values), 1))
+        self.width = values.shape[1]
+        self.sums = np.hstack([zero, np.cumsum(np.where(known, values, 0.0), axis=1)])
+        self.counts = np.hstack([zero, np.cumsum(known, axis=1)])
+
+    def mean(self, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        """Mean of columns [start, stop) per row and per window; NaN where none is known."""
+        start = np.clip(start, 0, self.width)
+        stop = np.clip(stop, 0, self.width)
+        n = self.counts[:, stop] - self.counts[:, start]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, (self.sums[:, stop] - self.sums[:, start]) / n, np.nan)
 
 
-def origin_features(matrix: SeriesMatrix, origin: int, horizon: int, season_length: int,
-                    n_lags: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features of every series for a forecast made at column ``origin`` for ``horizon``.
+def origin_features(matrix: SeriesMatrix, origins: np.ndarray, horizon: int,
+                    season_length: int, n_lags: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every series for forecasts made at columns ``origins`` for ``horizon``.
 
-    Returns (features, level); the model's target is ``value / level``.
+    Returns (features, level), one row per (series, origin), series-major.
     """
     values, m = matrix.values, season_length
-    lvl = level(values, origin, m)
-    safe = np.where(lvl > 0, lvl, np.nan)
     width = values.shape[1]
+    origins = np.asarray(origins)
+    windows = _WindowMeans(values)
+    padded = np.hstack([values, np.full((len(values), 1), np.nan)])
+    lvl = windows.mean(origins - m + 1, origins + 1)
+    safe = np.where(lvl > 0, lvl, np.nan)
 
-    def column(index: int) -> np.ndarray:
-        if 0 <= index < width:
-            return values[:, index] / safe
-        return np.full(len(values), np.nan)
+    def column(index: np.ndarray) -> np.ndarray:
+        inside = (index >= 0) & (index < width)
+        return padded[:, np.where(inside, index, width)] / safe
 
-    same_season = origin + horizon - m * int(np.ceil(horizon / m))
-    prev_mean = _row_mean(values[:, max(0, origin - 2 * m + 1): max(0, origin - m + 1)]) / safe
-    last3 = _row_mean(values[:, max(0, origin - 2): origin + 1]) / safe
-    periods_to_end = width - 1 - origin
-    season_pos = (matrix.last_period - periods_to_end + horizon) % m
-    columns = [*(column(origin - j) for j in range(n_lags)), column(same_season),
-               column(same_season - m), prev_mean, last3,
-               np.full(len(values), float(horizon)), season_pos.astype(float)]
-    return np.column_stack(columns), lvl
+    def mean(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        return windows.mean(start, stop) / safe
+
+    same_season = origins + horizon - m * int(np.ceil(horizon / m))
+    prev_mean = mean(origins - 2 * m + 1, origins - m + 1)
+    last3 = mean(origins - 2, origins + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Year-over-year ratios: a tree cannot divide one feature by another by itself, and
+        # recent growth against last season is what a seasonal trend forecast hinges on.
+        yoy = [column(origins) / column(origins - m),
+               last3 / mean(origins - m - 2, origins - m + 1), 1 / prev_mean]
+    season_pos = (matrix.last_period[:, None] - (width - 1 - origins)[None, :] + horizon) % m
+    columns = [*(column(origins - j) for j in range(n_lags)), column(same_season),
+               column(same_season - m), prev_mean, last3, *yoy,
+               np.full(lvl.shape, float(horizon)), season_pos.astype(float)]
+    features = np.stack([c.reshape(-1) for c in columns], axis=1)
+    features[~np.isfinite(features)] = np.nan
+    return features, lvl.reshape(-1)
 
 
 def target_base(features: np.ndarray, level: np.ndarray, relative_to: str) -> np.ndarray:
@@ -98,28 +122,37 @@ def target_base(features: np.ndarray, level: np.ndarray, relative_to: str) -> np
     """
     if relative_to == "level":
         return np.where(level > 0, level, np.nan)
-    same = features[:, SAME_SEASON_COLUMN_FROM_END] * level
+    n_lags = features.shape[1] - len(NAMED_FEATURES)
+    same = features[:, same_season_column(n_lags)] * level
     return np.where(same > 0, same, np.where(level > 0, level, np.nan))
 
 
 def training_rows(matrix: SeriesMatrix, horizon: int, season_length: int, n_lags: int,
                   min_history: int, max_origins: int, max_rows: int, relative_to: str,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(features, scaled target) for every past origin that has a known future value."""
-    values = matrix.values
-    width = values.shape[1]
-    history = np.cumsum(~np.isnan(values), axis=1)
+    """(features, scaled target) for past origins with a known future value.
+
+    Beyond ``max_rows`` (series x origins x horizons), each horizon uses a random subset of
+    series, so memory and time stay flat however many series there are.
+    """
+    n_series, width = matrix.values.shape
+    history = np.cumsum(~np.isnan(matrix.values), axis=1)
     first_origin = max(0, width - 1 - horizon - max_origins)
-    blocks_x, blocks_y = [], []
-    for origin in range(first_origin, width - 1):
-        for k in range(1, min(horizon, width - 1 - origin) + 1):
-            x, lvl = origin_features(matrix, origin, k, season_length, n_lags)
-            y = values[:, origin + k] / target_base(x, lvl, relative_to)
-            keep = np.isfinite(y) & (history[:, origin] >= min_history)
-            blocks_x.append(x[keep])
-            blocks_y.append(y[keep])
-    features, target = np.concatenate(blocks_x), np.concatenate(blocks_y)
-    if len(target) > max_rows:
-        pick = rng.choice(len(target), size=max_rows, replace=False)
-        features, target = features[pick], target[pick]
-    return features, target
+    features, targets = [], []
+    for k in range(1, horizon + 1):
+        origins = np.arange(first_origin, width - k)
+        if len(origins) == 0:
+            continue
+        per_horizon = max(1, max_rows // horizon // len(origins))
+        rows = (np.arange(n_series) if per_horizon >= n_series
+                else np.sort(rng.choice(n_series, size=per_horizon, replace=False)))
+        sample = matrix.rows(rows)
+        x, lvl = origin_features(sample, origins, k, season_length, n_lags)
+        y = sample.values[:, origins + k].reshape(-1) / target_base(x, lvl, relative_to)
+        enough = (history[rows][:, origins] >= min_history).reshape(-1)
+        keep = np.isfinite(y) & enough
+        features.append(x[keep])
+        targets.append(y[keep])
+    if not features:
+        return np.empty((0, n_lags + len(NAMED_FEATURES))), np.empty(0)
+    return np.concatenate(features), np.concatenate(targets)

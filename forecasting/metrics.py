@@ -26,6 +26,13 @@ def add_errors(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def per_window_mase(rows: pd.DataFrame) -> pd.Series:
+    """Mean MASE per (cutoff, model), series weighted equally."""
+    rows = add_errors(rows)
+    per_series = rows.groupby(["cutoff", "model", "unique_id"])["scaled_error"].mean()
+    return per_series.groupby(["cutoff", "model"]).mean()
+
+
 def table(rows: pd.DataFrame, levels: Sequence[int] = ()) -> pd.DataFrame:
     """One row per model: mase, smape, wape, and coverage/width per level when present."""
     rows = add_errors(rows)
@@ -39,7 +46,8 @@ def table(rows: pd.DataFrame, levels: Sequence[int] = ()) -> pd.DataFrame:
     out["wape"] = pooled["abs_error"] / pooled["abs_y"].where(pooled["abs_y"] > 0)
     for lv in levels:
         lo, hi = rows[f"yhat_lo_{lv}"], rows[f"yhat_hi_{lv}"]
-        rows[f"covered_{lv}"] = ((rows["y"] >= lo) & (rows["y"] <= hi)).astype(float)
+        covered = ((rows["y"] >= lo) & (rows["y"] <= hi)).astype(float)
+        rows[f"covered_{lv}"] = covered.where(lo.notna() & hi.notna())
         rows[f"width_{lv}"] = (hi - lo) / rows["scale"].where(rows["scale"] > 0)
         intervals = rows.groupby("model").agg(**{
             f"coverage_{lv}": (f"covered_{lv}", "mean"),

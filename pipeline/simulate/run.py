@@ -57,28 +57,25 @@ def _assign(rng: np.random.Generator, n: int, share: np.ndarray, values: list[st
     return rng.permutation(np.repeat(np.array(values, dtype=object), counts))
 
 
-def simulate(catalog: LabelledCatalog, scenario: Scenario, weeks: int, start: date, out: Path,
-             seed: int = 0, items_per_week: float | None = None,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+@dataclass(frozen=True)
+class Draws:
+    """Which attribute values each simulated week's items carry, and the planted truth."""
+
+    mondays: list[date]
+    labels: list[dict[str, np.ndarray]]  # per week: attribute -> one value per item
+    truth: pd.DataFrame                   # week, ds, attribute, value, share, count, n
+
+
+def draw(scenario: Scenario, weeks: int, start: date, seed: int = 0,
+         items_per_week: float | None = None) -> Draws:
+    """The label side of a simulation, without images: enough to study the series alone."""
     if weeks < 1:
         raise UnusableInputError("--weeks must be at least 1")
-    label_attr = scenario.attributes[scenario.label_attribute]
-    pools = catalog.pools(np.random.default_rng(seed + 1))
-    unknown = sorted(set(label_attr.values) - set(pools))
-    if unknown:
-        raise UnusableInputError(
-            f"scenario labels {', '.join(unknown)} are not in catalogue {catalog.name} "
-            f"(it has: {', '.join(sorted(pools))})")
     rng = np.random.default_rng(seed)
     mondays = week_starts(start, weeks)
     shares = scenario.planted_shares(mondays, rng)
     volume = items_per_week or scenario.items_per_week
-    colour_attr = next((a for a in scenario.attributes.values() if a.colourise), None)
-
-    images_dir = out / "images"
-    shutil.rmtree(images_dir, ignore_errors=True)
-    images_dir.mkdir(parents=True)
-    manifest_rows, truth_rows = [], []
+    labels, truth_rows = [], []
     for w, monday in enumerate(mondays):
         week = iso_week(monday)
         n = max(1, int(rng.poisson(volume)))
@@ -89,7 +86,32 @@ def simulate(catalog: LabelledCatalog, scenario: Scenario, weeks: int, start: da
             truth_rows += [{"week": week, "ds": monday, "attribute": name, "value": value,
                             "share": float(shares[name][w][i]), "count": int(counts.get(value, 0)),
                             "n": n} for i, value in enumerate(attr.values)]
-        seconds = np.sort(rng.uniform(0, 7 * 86400, size=n))
+        labels.append(drawn)
+    return Draws(mondays, labels, pd.DataFrame(truth_rows))
+
+
+def simulate(catalog: LabelledCatalog, scenario: Scenario, weeks: int, start: date, out: Path,
+             seed: int = 0, items_per_week: float | None = None,
+             progress: Callable[[int], None] | None = None) -> SimulationResult:
+    label_attr = scenario.attributes[scenario.label_attribute]
+    pools = catalog.pools(np.random.default_rng(seed + 1))
+    unknown = sorted(set(label_attr.values) - set(pools))
+    if unknown:
+        raise UnusableInputError(
+            f"scenario labels {', '.join(unknown)} are not in catalogue {catalog.name} "
+            f"(it has: {', '.join(sorted(pools))})")
+    draws = draw(scenario, weeks, start, seed, items_per_week)
+    times = np.random.default_rng(seed + 2)
+    colour_attr = next((a for a in scenario.attributes.values() if a.colourise), None)
+
+    images_dir = out / "images"
+    shutil.rmtree(images_dir, ignore_errors=True)
+    images_dir.mkdir(parents=True)
+    manifest_rows = []
+    for monday, drawn in zip(draws.mondays, draws.labels, strict=True):
+        week = iso_week(monday)
+        n = len(drawn[label_attr.name])
+        seconds = np.sort(times.uniform(0, 7 * 86400, size=n))
         (images_dir / week).mkdir()
         for i in range(n):
             label = drawn[label_attr.name][i]
@@ -113,13 +135,10 @@ def simulate(catalog: LabelledCatalog, scenario: Scenario, weeks: int, start: da
 
     manifest = out / "manifest.csv"
     truth = out / "truth.parquet"
-    csv = pd.DataFrame(manifest_rows).to_csv(index=False).encode()
-    storage.write_bytes_atomic(csv, str(manifest))
-    buf = io.BytesIO()
-    pd.DataFrame(truth_rows).to_parquet(buf, index=False)
-    storage.write_bytes_atomic(buf.getvalue(), str(truth))
+    storage.write_frame(pd.DataFrame(manifest_rows), str(manifest))
+    storage.write_frame(draws.truth, str(truth))
     (out / "README.txt").write_text(NOTICE)
     return SimulationResult(manifest, truth, len(manifest_rows), weeks)
 
 
-__all__ = ["Attribute", "SimulationResult", "colourise", "simulate"]
+__all__ = ["Attribute", "Draws", "SimulationResult", "colourise", "draw", "simulate"]

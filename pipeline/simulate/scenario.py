@@ -106,3 +106,33 @@ def load(path: Path | None = None) -> Scenario:
         raise UnusableInputError(f"scenario {path}: at most one attribute can colourise")
     return Scenario(str(spec.get("name", Path(path).stem)), float(spec.get("items_per_week", 200)),
                     label, attributes)
+
+
+def random_scenario(n_attributes: int, values_per_attribute: int, weeks: int,
+                    rng: np.random.Generator, items_per_week: float = 1000.0,
+                    noise: float = 0.05) -> Scenario:
+    """Many attributes with randomly drawn patterns: a large labelled test bed for forecasts.
+
+    Parameters are drawn so every pattern stays visible within ``weeks`` (growth doubles at
+    most, logistic and spike events happen inside the span).
+    """
+    def spec(pattern: str) -> dict:
+        base = float(rng.uniform(0.5, 1.5))
+        return {"pattern": pattern, "base": base, **{
+            "constant": {},
+            "seasonal": {"amplitude": rng.uniform(0.2, 0.8), "peak_week": rng.integers(1, 53)},
+            "growth": {"rate": rng.uniform(0.002, 0.01)},
+            "decline": {"rate": rng.uniform(0.002, 0.01)},
+            "logistic": {"top": base * rng.uniform(0.5, 2.0),
+                         "midpoint": rng.uniform(0.3, 0.9) * weeks, "scale": rng.uniform(3, 12)},
+            "spike": {"height": base * rng.uniform(1, 3), "at": rng.uniform(0.2, 0.95) * weeks,
+                      "width": rng.uniform(1, 4)},
+        }[pattern]}
+
+    patterns = list(PATTERNS)
+    attributes = {}
+    for a in range(n_attributes):
+        values = {f"v{v:02d}": spec(str(rng.choice(patterns)))
+                  for v in range(values_per_attribute)}
+        attributes[f"a{a:03d}"] = Attribute(f"a{a:03d}", values, noise)
+    return Scenario("random", items_per_week, "a000", attributes)
