@@ -7,6 +7,7 @@ code and a sentence. Only input that is unusable as a whole raises ``UnusableInp
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,9 +72,12 @@ def _columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
                                  f"(found: {', '.join(map(str, raw.columns)) or 'none'})")
     if raw.empty:
         raise UnusableInputError(f"{source}: no rows")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": we check below
+        ds = pd.to_datetime(raw["ds"], errors="coerce", utc=True).dt.tz_localize(None)
     df = pd.DataFrame({
         "unique_id": raw["unique_id"].astype(str),
-        "ds": pd.to_datetime(raw["ds"], errors="coerce", utc=True).dt.tz_localize(None),
+        "ds": ds,
         "y": pd.to_numeric(raw["y"], errors="coerce").astype(float),
     })
     if df["ds"].isna().all():

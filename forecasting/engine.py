@@ -161,10 +161,19 @@ class ForecastResult:
     freq: str
 
 
+def prepare(raw: pd.DataFrame, config: ForecastConfig, source: str = "input"
+            ) -> data.PreparedSeries:
+    return data.prepare(raw, config.season_length, config.freq, config.gaps, config.shares,
+                        source)
+
+
 def forecast(raw: pd.DataFrame, config: ForecastConfig, all_models: bool = False,
              source: str = "input") -> ForecastResult:
-    prepared = data.prepare(raw, config.season_length, config.freq, config.gaps, config.shares,
-                            source)
+    return forecast_prepared(prepare(raw, config, source), config, all_models)
+
+
+def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
+                      all_models: bool = False) -> ForecastResult:
     freq, series = prepared.freq, prepared.series
     parts, chosen, bt = [], FALLBACK_MODEL, None
     scales = intervals.series_scales(pd.concat([series, prepared.fallback]),

@@ -6,6 +6,8 @@ starts/ends): a trend series with an irregular clock cannot be forecast step by 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
@@ -16,8 +18,14 @@ _MONTHS_PER_PERIOD = {"M": 1, "Q": 3, "Y": 12, "A": 12}
 _DAYS_PER_PERIOD = {"D": 1, "W": 7}
 
 
+def _offset(freq: str):
+    with warnings.catch_warnings():  # pandas warns about case before it rejects nonsense
+        warnings.simplefilter("ignore", FutureWarning)
+        return to_offset(freq)
+
+
 def _family(freq: str) -> str:
-    base = to_offset(freq).name.split("-")[0].upper()
+    base = _offset(freq).name.split("-")[0].upper()
     for family in ("MS", "ME", "QS", "QE", "YS", "YE"):
         if base.startswith(family):
             return family[0]
@@ -32,7 +40,7 @@ def check(freq: str) -> str:
         raise UnusableInputError(f"unknown frequency {freq!r} (examples: MS, W-MON, D)") from None
     if family not in _MONTHS_PER_PERIOD and family not in _DAYS_PER_PERIOD:
         raise UnusableInputError(f"frequency {freq!r} is not supported (use D, W-*, MS, QS, YS)")
-    return to_offset(freq).freqstr
+    return _offset(freq).freqstr
 
 
 def infer(dates: pd.Series) -> str | None:

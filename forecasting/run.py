@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting import data, engine
+from forecasting import engine
 from pipeline import storage
 from pipeline.errors import UnusableInputError
 from pipeline.settings import Settings
@@ -80,10 +80,10 @@ def forecast_file(series_uri: str, out_uri: str, config: engine.ForecastConfig,
                   settings: Settings, all_models: bool = False, trends_uri: str | None = None,
                   track: bool = True) -> dict[str, object]:
     raw, input_hash = read_series(series_uri)
+    prepared = engine.prepare(raw, config, f"series {series_uri}")
     params = _params(config, all_models=all_models, input=series_uri)
     with _tracked(track, settings, "forecast", input_hash, params) as run:
-        result = engine.forecast(raw, config, all_models=all_models,
-                                 source=f"series {series_uri}")
+        result = engine.forecast_prepared(prepared, config, all_models=all_models)
         storage.write_frame(result.forecasts, out_uri)
         if trends_uri:
             storage.write_frame(result.trends, trends_uri)
@@ -110,13 +110,12 @@ def backtest_file(series_uri: str, config: engine.ForecastConfig, settings: Sett
                   models: Sequence[str], out_uri: str | None = None,
                   track: bool = True) -> tuple[pd.DataFrame, dict[str, object]]:
     raw, input_hash = read_series(series_uri)
+    prepared = engine.prepare(raw, config, f"series {series_uri}")
+    if prepared.series.empty:
+        raise UnusableInputError(f"series {series_uri}: no series long enough to backtest "
+                                 f"(all are short or constant)")
     params = _params(config, models=",".join(models), input=series_uri)
     with _tracked(track, settings, "backtest", input_hash, params) as run:
-        prepared = data.prepare(raw, config.season_length, config.freq, config.gaps,
-                                config.shares, f"series {series_uri}")
-        if prepared.series.empty:
-            raise UnusableInputError(f"series {series_uri}: no series long enough to backtest "
-                                     f"(all are short or constant)")
         result = engine.backtest(prepared.series, prepared.freq, config, models)
         out_uri = out_uri or settings.path("backtests", input_hash, "metrics.csv")
         storage.write_frame(result.table, out_uri)

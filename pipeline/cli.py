@@ -275,10 +275,13 @@ def backtest(
     config = _forecast_config(horizon, season_length, freq, level, windows, models, gaps, shares)
     table, summary = backtest_file(series, config, Settings.from_env(), config.candidates,
                                    out, track)
-    shown = Table(title=f"backtest: {windows} windows x {horizon} periods")
-    for column in table.columns:
-        shown.add_column(column, justify="left" if column == "model" else "right")
-    for row in table.itertuples(index=False):
+    shown = Table(title=f"backtest: {windows} windows x {horizon} periods (full table: "
+                        f"{summary['out']})")
+    columns = [c for c in ("model", "mase", "smape", "wape", *(f"coverage_{lv}" for lv in
+               config.levels), "seconds") if c in table.columns]
+    for column in columns:
+        shown.add_column(column.replace("coverage_", "cov"), justify="right")
+    for row in table[columns].itertuples(index=False):
         shown.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     err_console.print(shown)
     typer.echo(json.dumps(summary, default=str))

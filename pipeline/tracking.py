@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -49,12 +50,31 @@ def default_run_key() -> str | None:
     return None
 
 
+def check_reachable(tracking_uri: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, not after MLflow's minutes of HTTP retries, when a server is down."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+    except requests.RequestException as err:
+        raise UnusableInputError(f"MLflow tracking server {tracking_uri} is unreachable "
+                                 f"({type(err).__name__}); start it or set "
+                                 "MLFLOW_TRACKING_URI") from None
+
+
 @contextlib.contextmanager
 def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: str,
                params: Mapping[str, object], run_key: str | None = None) -> Iterator[object]:
     """Start (or, for a known run key, resume) a run; parameters are logged once."""
     import mlflow
 
+    # MLflow's INFO lines (table creation, experiment creation) would bury the one-line
+    # summaries and errors our commands print; warnings still show.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    check_reachable(settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     try:
         experiment_id = mlflow.set_experiment(experiment).experiment_id

@@ -1,0 +1,95 @@
+"""The engine end to end: honest model choice, intervals, trend scores and labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared
+from forecast_fixtures import seasonal_panel
+
+from forecasting import metrics, trend
+from forecasting.backtest import _truth, split
+from forecasting.engine import ENSEMBLES, ForecastConfig, forecast
+from forecasting.models import StatsModel
+
+CONTRACT = ["unique_id", "ds", "model", "yhat", "yhat_lo_80", "yhat_hi_80", "yhat_lo_95",
+            "yhat_hi_95"]
+
+
+@pytest.fixture(scope="module")
+def aus_holdout():
+    df = pd.read_csv(shared("trend-series", "aus_retail_apparel.csv"), parse_dates=["ds"])
+    df = df.sort_values(["unique_id", "ds"], ignore_index=True)
+    train, test = split(df, 12, 0)
+    result = forecast(train, ForecastConfig(horizon=12, season_length=12))
+    return train, test, result
+
+
+def test_forecasts_follow_the_contract_one_row_per_series_and_date(aus_holdout):
+    train, _, result = aus_holdout
+    out = result.forecasts
+    assert list(out.columns) == CONTRACT
+    assert not out.duplicated(["unique_id", "ds"]).any()
+    assert len(out) == train["unique_id"].nunique() * 12
+    assert set(out["model"]) == {result.chosen}
+    assert (out["yhat_lo_95"] <= out["yhat_lo_80"]).all()
+    assert (out["yhat_lo_80"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat_hi_80"]).all()
+
+
+def test_choice_comes_from_backtest_windows_inside_the_training_data(aus_holdout):
+    train, _, result = aus_holdout
+    rows = result.backtest.rows
+    assert rows["ds"].max() <= train["ds"].max()
+    assert rows["cutoff"].nunique() == 3
+    table = result.backtest.table.set_index("model")
+    assert {"seasonal_naive", "auto_theta", "global_gbm", *ENSEMBLES} <= set(table.index)
+    assert {"mase", "smape", "wape", "coverage_80", "coverage_95"} <= set(table.columns)
+
+
+def test_default_beats_seasonal_naive_on_real_held_out_apparel_data(aus_holdout):
+    train, test, result = aus_holdout
+    truth = _truth(train, test, 12)
+    naive = StatsModel("seasonal_naive", 12).fit(train).predict(12)
+    rows = truth.merge(pd.concat([result.forecasts, naive]), on=["unique_id", "ds"])
+    table = metrics.table(rows, levels=[80, 95]).set_index("model")
+    assert table.loc[result.chosen, "mase"] < 0.9 * table.loc["seasonal_naive", "mase"]
+    # Conformal intervals on unseen months: roughly what they claim.
+    assert 0.6 <= table.loc[result.chosen, "coverage_80"] <= 0.97
+    assert table.loc[result.chosen, "coverage_95"] >= 0.8
+
+
+def test_all_models_adds_every_models_rows():
+    df = seasonal_panel(n_series=3, periods=60)
+    result = forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2),
+                      all_models=True)
+    models = set(result.forecasts["model"])
+    assert {"seasonal_naive", "auto_theta", "global_gbm", *ENSEMBLES} <= models
+    assert result.chosen in models
+    assert not result.forecasts.duplicated(["unique_id", "ds", "model"]).any()
+
+
+def test_trend_labels_follow_planted_growth():
+    growth = [0.02, 0.0, -0.02, 0.02]
+    df = seasonal_panel(n_series=4, periods=72, noise=0.01, growth=growth, seed=3)
+    result = forecast(df, ForecastConfig(horizon=12, season_length=12, windows=2))
+    trends = result.trends.set_index("unique_id")
+    assert trends.loc["s0", "label"] == "rising" and trends.loc["s3", "label"] == "rising"
+    assert trends.loc["s1", "label"] == "stable"
+    assert trends.loc["s2", "label"] == "declining"
+    assert trends.loc["s0", "p_rising"] > 0.6 and trends.loc["s2", "p_declining"] > 0.6
+    probabilities = trends[["p_declining", "p_stable", "p_rising"]].sum(axis=1)
+    np.testing.assert_allclose(probabilities, 1.0)
+    # "Emerging": rising from the lowest quarter of levels.
+    levels = trends["base_total"]
+    for uid, row in trends.iterrows():
+        low = levels[uid] <= levels.quantile(0.25)
+        assert row["emerging"] == (row["label"] == "rising" and low)
+
+
+def test_labels_and_hermes_direction_accuracy():
+    assert list(trend.label([0.06, 0.05, -0.05, -0.051, 0.0])) == [
+        "rising", "stable", "stable", "declining", "stable"]
+    predicted = pd.Series({"a": "rising", "b": "stable", "c": "declining", "d": "rising"})
+    actual = pd.Series({"a": 0.10, "b": 0.01, "c": 0.2, "d": -0.3})
+    assert trend.direction_accuracy(predicted, actual) == 0.5

@@ -1,0 +1,112 @@
+"""Bad input: every problem is named per series; one bad series never stops the others."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from forecast_fixtures import seasonal_panel
+
+from forecasting import data
+from forecasting.engine import ForecastConfig, forecast
+from pipeline.errors import UnusableInputError
+
+
+def problems_by_series(prepared) -> dict[str, tuple[str, str]]:
+    return {r.unique_id: (r.reason, r.action) for r in prepared.problems.itertuples()}
+
+
+def good(n: int = 2, periods: int = 48) -> pd.DataFrame:
+    return seasonal_panel(n_series=n, periods=periods)
+
+
+def test_clean_input_has_no_problems():
+    prepared = data.prepare(good(), 12)
+    assert prepared.problems.empty and prepared.freq == "MS"
+    assert prepared.series["unique_id"].nunique() == 2 and prepared.fallback.empty
+
+
+def test_exact_duplicates_collapse_and_conflicting_ones_reject_the_series():
+    df = good(3)
+    exact = df[df["unique_id"] == "s0"].head(1)
+    clash = df[df["unique_id"] == "s1"].head(1).assign(y=-1.0)
+    prepared = data.prepare(pd.concat([df, exact, clash]), 12)
+    assert problems_by_series(prepared) == {"s1": ("duplicate_ds", "rejected")}
+    assert len(prepared.series[prepared.series["unique_id"] == "s0"]) == 48
+
+
+@pytest.mark.parametrize("gaps, action, rows", [("reject", "rejected", 0),
+                                                ("zero", "filled", 48),
+                                                ("interpolate", "filled", 48)])
+def test_gaps_are_rejected_or_filled_by_flag(gaps, action, rows):
+    df = good(2)
+    hole = (df["unique_id"] == "s0") & (df["ds"] == "2016-03-01")
+    prepared = data.prepare(df[~hole], 12, gaps=gaps)
+    assert problems_by_series(prepared) == {"s0": ("gaps", action)}
+    s0 = prepared.series[prepared.series["unique_id"] == "s0"]
+    assert len(s0) == rows
+    if gaps == "zero":
+        assert s0.loc[s0["ds"] == "2016-03-01", "y"].item() == 0
+    if gaps == "interpolate":
+        around = pd.to_datetime(["2016-02-01", "2016-04-01"])
+        neighbours = df[(df["unique_id"] == "s0") & df["ds"].isin(around)]
+        assert s0.loc[s0["ds"] == "2016-03-01", "y"].item() == pytest.approx(
+            neighbours["y"].mean())
+
+
+def test_short_and_constant_series_fall_back_to_a_simpler_model():
+    df = pd.concat([good(1), good(1, periods=15).assign(unique_id="short"),
+                    good(1).assign(unique_id="flat", y=0.0)])
+    prepared = data.prepare(df, 12)
+    assert problems_by_series(prepared) == {"short": ("short_series", "fallback"),
+                                            "flat": ("constant_series", "fallback")}
+    assert set(prepared.fallback["unique_id"]) == {"short", "flat"}
+    assert "window_average" in prepared.problems.set_index("unique_id").loc["short", "message"]
+
+
+def test_nan_inf_and_out_of_range_shares_reject_only_their_series():
+    df = good(4).assign(y=lambda d: d["y"] / d["y"].max())
+    df.loc[df.index[df["unique_id"] == "s0"][3], "y"] = np.nan
+    df.loc[df.index[df["unique_id"] == "s1"][5], "y"] = np.inf
+    df.loc[df.index[df["unique_id"] == "s2"][7], "y"] = -0.1
+    prepared = data.prepare(df, 12, shares=True)
+    assert problems_by_series(prepared) == {"s0": ("non_finite", "rejected"),
+                                            "s1": ("non_finite", "rejected"),
+                                            "s2": ("not_a_share", "rejected")}
+    assert set(prepared.series["unique_id"]) == {"s3"}
+
+
+def test_irregular_dates_reject_the_series_and_unknown_frequency_is_unusable():
+    df = good(2)
+    shifted = df["unique_id"] == "s1"
+    df.loc[shifted, "ds"] = df.loc[shifted, "ds"] + pd.Timedelta(days=3)
+    prepared = data.prepare(df, 12, freq="MS")
+    assert problems_by_series(prepared) == {"s1": ("irregular_dates", "rejected")}
+    with pytest.raises(UnusableInputError, match="unknown frequency"):
+        data.prepare(good(), 12, freq="fortnightly-ish")
+    random_dates = good(1).assign(ds=pd.to_datetime("2020-01-01") + pd.to_timedelta(
+        np.random.default_rng(0).choice(2000, 48, replace=False), unit="D"))
+    with pytest.raises(UnusableInputError, match="cannot infer a regular frequency"):
+        data.prepare(random_dates, 12)
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"id": [1], "ds": ["2020-01-01"], "y": [1]}), "missing column"),
+    (pd.DataFrame({"unique_id": [], "ds": [], "y": []}), "no rows"),
+    (pd.DataFrame({"unique_id": ["a"] * 3, "ds": ["x", "y", "z"], "y": [1, 2, 3]}), "no dates"),
+])
+def test_input_unusable_as_a_whole(frame, message):
+    with pytest.raises(UnusableInputError, match=message):
+        data.prepare(frame, 12)
+
+
+def test_engine_forecasts_the_good_series_and_names_the_bad_ones():
+    df = pd.concat([good(3, periods=60), good(1, 20).assign(unique_id="short"),
+                    good(1, 60).assign(unique_id="broken", y=np.nan)])
+    result = forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2))
+    forecast_ids = set(result.forecasts["unique_id"])
+    assert forecast_ids == {"s0", "s1", "s2", "short"}
+    assert set(result.forecasts.loc[result.forecasts["unique_id"] == "short", "model"]) == {
+        "window_average"}
+    assert dict(zip(result.problems["unique_id"], result.problems["reason"], strict=True)) == {
+        "short": "short_series", "broken": "non_finite"}

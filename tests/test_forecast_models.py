@@ -1,0 +1,119 @@
+"""The model contract, backtests without leakage, metrics and conformal intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from forecast_fixtures import LastValue, seasonal_panel
+
+from forecasting import intervals, metrics
+from forecasting.backtest import cross_validation, seasonal_scale
+from forecasting.models import Ensemble, GlobalGBM, StatsModel, WindowAverage
+
+CONTRACT = ["unique_id", "ds", "model", "yhat"]
+
+
+@pytest.mark.parametrize("model", [
+    StatsModel("seasonal_naive", 12), StatsModel("auto_theta", 12), StatsModel("auto_ets", 12),
+    GlobalGBM(12, max_iter=20), WindowAverage(12), LastValue(12),
+    Ensemble([StatsModel("seasonal_naive", 12), WindowAverage(12)]),
+], ids=lambda m: m.alias)
+def test_every_model_follows_the_contract(model):
+    df = seasonal_panel(n_series=3, periods=48)
+    out = model.fit(df).predict(6)
+    assert list(out.columns) == CONTRACT
+    assert len(out) == 3 * 6 and set(out["model"]) == {model.alias}
+    first = out.groupby("unique_id")["ds"].min()
+    assert (first == pd.Timestamp("2019-01-01")).all(), "forecasts start one period after the data"
+    assert out["yhat"].notna().all()
+    assert model.freq_ == "MS"
+
+
+def test_models_without_intervals_say_so_and_conformal_adds_them():
+    df = seasonal_panel(n_series=4, periods=60)
+    with pytest.raises(ValueError, match="Conformal"):
+        GlobalGBM(12, max_iter=20).fit(df).predict(6, level=[80])
+    wrapped = intervals.Conformal(GlobalGBM(12, max_iter=20), windows=2, horizon=6)
+    out = wrapped.fit(df).predict(6, level=[80, 95])
+    assert (out["yhat_lo_95"] <= out["yhat_lo_80"]).all()
+    assert (out["yhat_lo_80"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat_hi_80"]).all()
+    assert (out["yhat_hi_80"] <= out["yhat_hi_95"]).all()
+
+
+def test_statsforecast_models_bring_their_own_intervals():
+    out = StatsModel("auto_ets", 12).fit(seasonal_panel(2, 48)).predict(4, level=[80])
+    assert (out["yhat_lo_80"] < out["yhat_hi_80"]).all()
+
+
+def test_seasonal_naive_repeats_last_season():
+    df = seasonal_panel(n_series=1, periods=36)
+    out = StatsModel("seasonal_naive", 12).fit(df).predict(12)
+    np.testing.assert_allclose(out["yhat"].to_numpy(), df["y"].to_numpy()[-12:])
+
+
+def test_global_model_pools_series_of_any_scale():
+    """One shared seasonal shape across scales 1..1000: the pooled model learns it."""
+    df = seasonal_panel(n_series=20, periods=84, noise=0.03, seed=1)
+    from forecasting.backtest import split
+
+    train, test = split(df.sort_values(["unique_id", "ds"]), 12, 0)
+    out = GlobalGBM(12, max_horizon=12).fit(train).predict(12)
+    joined = test.merge(out, on=["unique_id", "ds"])
+    relative_error = ((joined["yhat"] - joined["y"]).abs() / joined["y"]).mean()
+    naive = WindowAverage(12, window=12).fit(train).predict(12)
+    naive_error = ((test.merge(naive, on=["unique_id", "ds"]).eval("abs(yhat - y) / y")).mean())
+    assert relative_error < 0.08
+    assert relative_error < naive_error / 3
+
+
+def test_backtest_has_cutoffs_and_never_peeks():
+    LastValue.seen.clear()
+    df = seasonal_panel(n_series=2, periods=40)
+    result = cross_validation([LastValue(12)], df, h=4, windows=3, step=2)
+    rows = result.forecasts
+    assert rows["cutoff"].nunique() == 3
+    assert (rows["ds"] > rows["cutoff"]).all()
+    for seen, (cutoff, window) in zip(LastValue.seen, rows.groupby("cutoff"), strict=True):
+        assert seen["ds"].max() == cutoff, "the model saw exactly the data up to its cutoff"
+        assert len(window) == 2 * 4
+    # The dummy forecasts the last value it saw: its forecast equals y at the cutoff.
+    at_cutoff = df.rename(columns={"ds": "cutoff", "y": "y_cut"})
+    joined = rows.merge(at_cutoff, on=["unique_id", "cutoff"])
+    np.testing.assert_allclose(joined["yhat"], joined["y_cut"])
+
+
+def test_backtest_leaves_out_series_too_short_for_a_window():
+    df = pd.concat([seasonal_panel(1, 40), seasonal_panel(1, 16).assign(unique_id="short")])
+    result = cross_validation([LastValue(12)], df, h=4, windows=2)
+    assert "short" not in set(result.forecasts["unique_id"])
+    assert any("fewer than 13" in s for s in result.skipped)
+
+
+def test_metrics_on_a_hand_computed_example():
+    rows = pd.DataFrame({
+        "model": "m", "unique_id": ["a", "a", "b", "b"], "cutoff": pd.Timestamp("2020-01-01"),
+        "y": [10.0, 20.0, 0.0, 4.0], "yhat": [12.0, 18.0, 0.0, 2.0], "scale": [2.0, 2.0, 1.0, 1.0],
+        "yhat_lo_80": [11, 15, -1, 3], "yhat_hi_80": [13, 21, 1, 5]})
+    out = metrics.table(rows, levels=[80]).set_index("model").loc["m"]
+    # MASE: a -> mean(2, 2)/2 = 1; b -> mean(0, 2)/1 = 1
+    assert out["mase"] == pytest.approx(1.0)
+    # sMAPE: a -> (200*2/22 + 200*2/38)/2; b -> (0 + 200*2/6)/2 (0/0 counts as 0)
+    expected = ((400 / 22 + 400 / 38) / 2 + (400 / 6) / 2) / 2
+    assert out["smape"] == pytest.approx(expected)
+    assert out["wape"] == pytest.approx(6 / 34)
+    assert out["coverage_80"] == pytest.approx(0.75)
+    assert seasonal_scale(np.array([1.0, 2, 3, 5, 8]), 2) == pytest.approx((2 + 3 + 5) / 3)
+
+
+def test_conformal_intervals_cover_about_what_they_claim():
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"model": "m", "step": rng.integers(1, 4, 4000),
+                         "y": rng.normal(0, 1, 4000), "yhat": 0.0, "scale": 1.0})
+    calibration, evaluation = rows.iloc[:2000], rows.iloc[2000:].copy()
+    quantiles = intervals.calibrate(calibration, [80, 95])
+    evaluation["unique_id"] = "x"
+    out = intervals.apply(evaluation, quantiles, pd.Series({"x": 1.0}), [80, 95], (None, None))
+    for level in (80, 95):
+        covered = ((out["y"] >= out[f"yhat_lo_{level}"]) & (out["y"] <= out[f"yhat_hi_{level}"]))
+        assert abs(covered.mean() - level / 100) < 0.03
