@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint clean fashion-mnist benchmark-ingest
+.PHONY: setup demo test lint clean fashion-mnist benchmark-ingest benchmark-forecast
 
 setup: $(STAMP) fashion-mnist
 
@@ -39,6 +39,12 @@ demo: setup
 	$(BIN)/stylecast simulate --catalog fashion-mnist --weeks 104 --start 2024-01-01 --out $(DEMO_DROP)
 	@echo "== ingest: validate, normalise, partition by ISO week"
 	$(BIN)/stylecast ingest $(DEMO_DROP)/manifest.csv
+	@echo "== series: weekly share of every attribute value"
+	$(BIN)/stylecast series
+	@echo "== forecast: backtest, choose, forecast 12 weeks with intervals and trend calls"
+	$(BIN)/stylecast forecast $(STYLECAST_HOME)/series/attribute_shares.parquet --horizon 12 \
+		--season-length 52 --shares --out $(STYLECAST_HOME)/forecasts/demo.parquet \
+		--trends $(STYLECAST_HOME)/forecasts/demo-trends.csv
 	@echo "== what landed where"
 	$(BIN)/stylecast info
 
@@ -51,6 +57,9 @@ lint: setup
 
 benchmark-ingest: setup
 	$(BIN)/python benchmarks/ingest.py
+
+benchmark-forecast: setup
+	$(BIN)/python benchmarks/forecast.py
 
 clean:
 	rm -rf $(VENV) stylecast-home .pytest_cache

@@ -153,7 +153,7 @@ class GlobalGBM(Forecaster):
     alias = "global_gbm"
 
     def __init__(self, season_length: int, freq: str | None = None, max_horizon: int | None = None,
-                 n_lags: int | None = None, max_origins: int = 480, max_rows: int = 100_000,
+                 n_lags: int | None = None, max_origins: int = 480, max_rows: int = 60_000,
                  max_iter: int = 150, learning_rate: float = 0.1, max_leaf_nodes: int = 15,
                  min_samples_leaf: int = 20, loss: str = "absolute_error",
                  relative_to: str = "season", seed: int = 0) -> None:

@@ -48,7 +48,8 @@ def last_season_totals(history: pd.DataFrame, forecasts: pd.DataFrame, season_le
 def scores(history: pd.DataFrame, forecasts: pd.DataFrame, season_length: int, freq: str,
            total_errors: np.ndarray, scales: pd.Series,
            config: TrendConfig = TrendConfig()) -> pd.DataFrame:
-    """One row per series: growth, label, p_declining / p_stable / p_rising, emerging.
+    """One row per series: growth, label + probability, p_declining / p_stable / p_rising,
+    emerging.
 
     ``total_errors`` are backtest errors of the horizon total divided by (scale x steps);
     empty means no uncertainty information (probabilities are then 0 or 1).
@@ -66,14 +67,17 @@ def scores(history: pd.DataFrame, forecasts: pd.DataFrame, season_length: int, f
         p_declining = (outcome_growth < -t).mean(axis=1)
     level = totals["base_total"] / totals["steps"]
     low_base = level <= level.quantile(config.low_base_quantile)
+    probabilities = np.column_stack([p_declining, 1 - p_rising - p_declining, p_rising])
     out = pd.DataFrame({
         "unique_id": totals.index, "base_total": totals["base_total"].to_numpy(),
         "forecast_total": totals["forecast_total"].to_numpy(), "growth": growth.to_numpy(),
-        "label": label(growth, t), "p_declining": p_declining,
-        "p_stable": 1 - p_rising - p_declining, "p_rising": p_rising})
+        # The most probable class, so the label and its probability always agree.
+        "label": np.array(LABELS)[probabilities.argmax(axis=1)],
+        "probability": probabilities.max(axis=1), "p_declining": p_declining,
+        "p_stable": probabilities[:, 1], "p_rising": p_rising})
     out["emerging"] = (out["label"] == "rising") & low_base.to_numpy()
     no_base = base.isna().to_numpy()
-    out.loc[no_base, ["growth", "p_declining", "p_stable", "p_rising"]] = np.nan
+    out.loc[no_base, ["growth", "probability", "p_declining", "p_stable", "p_rising"]] = np.nan
     out.loc[no_base, "label"] = "no_base"
     return out
 

@@ -71,13 +71,13 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Progres
 def ingest(
     manifest: Annotated[str, typer.Argument(help="Manifest CSV or Parquet (path or URI).")],
     images_root: Annotated[str | None, typer.Option(
-        help="Folder the manifest's image paths are relative to [default: the manifest's]")] = None,
+        help="Folder the manifest's image paths are relative to (default: the manifest's)")] = None,
     source: Annotated[str, typer.Option(help="Source for rows that name none.")] = "unknown",
     size: Annotated[int, typer.Option(help="Side of the normalised square images, px.")] = 64,
     min_side: Annotated[int, typer.Option(help="Smaller images are quarantined.")] = 16,
     max_pixels: Annotated[int, typer.Option(help="Larger images count as bombs.")] = 64_000_000,
     workers: Annotated[int | None, typer.Option(
-        help="Decoding processes [default: cores].")] = None,
+        help="Decoding processes (default: cores).")] = None,
 ) -> None:
     """Validate, normalise and store a manifest's items by ISO week; bad rows go to quarantine.
 
@@ -104,7 +104,7 @@ def simulate(
     weeks: Annotated[int, typer.Option(help="Number of weeks to simulate.")] = 104,
     start: Annotated[str, typer.Option(help="First week (any date in it).")] = "2024-01-01",
     scenario: Annotated[Path | None, typer.Option(
-        help="Scenario YAML [default: the shipped Fashion-MNIST scenario].")] = None,
+        help="Scenario YAML (default: the shipped Fashion-MNIST scenario).")] = None,
     items_per_week: Annotated[float | None, typer.Option(help="Override the scenario's mean.")]
     = None,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same output.")] = 0,
@@ -183,29 +183,37 @@ def streetstyle_source(
     _write_manifest(streetstyle.to_manifest(observations), out)
 
 
-def _levels(values: list[str]) -> tuple[int, ...]:
-    """``--level 80 --level 95`` or ``--level 80,95``."""
+def _levels(values: list[str], extra: list[str]) -> tuple[int, ...]:
+    """``--level 80 95``, ``--level 80 --level 95`` or ``--level 80,95``.
+
+    click options take one value each, so the numbers after the first arrive as extra
+    arguments; anything else there is a mistake worth naming.
+    """
     try:
-        return tuple(int(v) for value in values for v in value.split(",") if v.strip())
+        return tuple(int(v) for value in [*values, *extra] for v in value.split(",")
+                     if v.strip())
     except ValueError:
-        raise UnusableInputError(f"--level takes integers such as 80 or 95, got {values}") from None
+        raise UnusableInputError(f"unexpected argument(s) {' '.join(extra)}" if extra else
+                                 f"--level takes integers such as 80 or 95, got {values}"
+                                 ) from None
 
 
-def _forecast_config(horizon: int, season_length: int, freq: str | None, level: list[str],
-                     windows: int, candidates: str | None, gaps: str, shares: bool):
+def _forecast_config(horizon: int, season_length: int, freq: str | None,
+                     levels: tuple[int, ...], windows: int, candidates: str | None, gaps: str,
+                     shares: bool):
     from forecasting.engine import DEFAULT_CANDIDATES, ForecastConfig
 
     names = tuple(c.strip() for c in candidates.split(",")) if candidates else DEFAULT_CANDIDATES
     return ForecastConfig(horizon=horizon, season_length=season_length, freq=freq,
-                          levels=_levels(level), windows=windows, candidates=names, gaps=gaps,
+                          levels=levels, windows=windows, candidates=names, gaps=gaps,
                           shares=shares)
 
 
 Horizon = Annotated[int, typer.Option("--horizon", "-h", help="Periods to forecast.")]
 SeasonLength = Annotated[int, typer.Option(help="Periods per season (12 monthly, 52 weekly).")]
-Freq = Annotated[str | None, typer.Option(help="Pandas frequency (MS, W-MON, D) [default: "
-                                                "inferred from the dates].")]
-Level = Annotated[list[str], typer.Option(help="Interval levels in %, repeatable or 80,95.")]
+Freq = Annotated[str | None, typer.Option(help="Pandas frequency (MS, W-MON, D) (default: "
+                                                "inferred from the dates).")]
+Level = Annotated[list[str], typer.Option(help="Interval levels in %: --level 80 95.")]
 Windows = Annotated[int, typer.Option(help="Rolling-origin backtest windows.")]
 Gaps = Annotated[str, typer.Option(help="Missing periods: reject the series, fill with zero, "
                                         "or interpolate.")]
@@ -213,9 +221,29 @@ Shares = Annotated[bool, typer.Option(help="Values are shares: demand [0, 1], cl
 Track = Annotated[bool, typer.Option(help="Log to the MLflow experiment stylecast-forecast.")]
 
 
-@app.command()
+@app.command("series")
+@fails_cleanly
+def series_command(
+    min_share: Annotated[float, typer.Option(help="Drop values whose mean share is lower.")]
+    = 0.0,
+    out: Annotated[str | None, typer.Option(help="Series file (default: "
+                                                 "$STYLECAST_HOME/series/attribute_shares"
+                                                 ".parquet).")] = None,
+) -> None:
+    """Weekly share of every attribute value over all ingested items (unique_id, ds, y, kind)."""
+    from pipeline.series import build
+    from pipeline.settings import Settings
+
+    typer.echo(json.dumps(build(Settings.from_env(), min_share, out)))
+
+
+EXTRA_LEVELS = {"allow_extra_args": True, "ignore_unknown_options": False}
+
+
+@app.command(context_settings=EXTRA_LEVELS)
 @fails_cleanly
 def forecast(
+    ctx: typer.Context,
     series: Annotated[str, typer.Argument(help="Long-format unique_id, ds, y (CSV or Parquet).")],
     out: Annotated[str, typer.Option(help="Forecasts file (.csv or .parquet).")],
     horizon: Horizon,
@@ -225,8 +253,8 @@ def forecast(
     models: Annotated[str, typer.Option(help="'default': the chosen model's rows only; "
                                              "'all': every model's rows too.")] = "default",
     candidates: Annotated[str | None, typer.Option(
-        help="Comma-separated models to choose from [default: seasonal_naive,auto_theta,"
-             "global_gbm]; also auto_ets, auto_arima.")] = None,
+        help="Comma-separated models to choose from (default: seasonal_naive,auto_theta,"
+             "global_gbm); also auto_ets, auto_arima.")] = None,
     windows: Windows = 3,
     gaps: Gaps = "reject",
     shares: Shares = False,
@@ -243,16 +271,17 @@ def forecast(
 
     if models not in ("default", "all"):
         raise UnusableInputError(f"--models is 'default' or 'all', got {models!r}")
-    config = _forecast_config(horizon, season_length, freq, level, windows, candidates, gaps,
-                              shares)
+    config = _forecast_config(horizon, season_length, freq, _levels(level, ctx.args), windows,
+                              candidates, gaps, shares)
     summary = forecast_file(series, out, config, Settings.from_env(), all_models=models == "all",
                             trends_uri=trends, track=track)
     typer.echo(json.dumps(summary, default=str))
 
 
-@app.command()
+@app.command(context_settings=EXTRA_LEVELS)
 @fails_cleanly
 def backtest(
+    ctx: typer.Context,
     series: Annotated[str, typer.Argument(help="Long-format unique_id, ds, y (CSV or Parquet).")],
     horizon: Horizon,
     season_length: SeasonLength,
@@ -263,8 +292,8 @@ def backtest(
     = "seasonal_naive,auto_ets,auto_theta,global_gbm",
     gaps: Gaps = "reject",
     shares: Shares = False,
-    out: Annotated[str | None, typer.Option(help="Metrics table file [default: "
-                                                 "$STYLECAST_HOME/backtests/<hash>/metrics.csv]")]
+    out: Annotated[str | None, typer.Option(help="Metrics table file (default: "
+                                                 "$STYLECAST_HOME/backtests/<hash>/metrics.csv)")]
     = None,
     track: Track = True,
 ) -> None:
@@ -272,7 +301,8 @@ def backtest(
     from forecasting.run import backtest_file
     from pipeline.settings import Settings
 
-    config = _forecast_config(horizon, season_length, freq, level, windows, models, gaps, shares)
+    config = _forecast_config(horizon, season_length, freq, _levels(level, ctx.args), windows,
+                              models, gaps, shares)
     table, summary = backtest_file(series, config, Settings.from_env(), config.candidates,
                                    out, track)
     shown = Table(title=f"backtest: {windows} windows x {horizon} periods (full table: "
@@ -303,6 +333,10 @@ def info() -> None:
         data = storage.dataset(settings.path(name))
         where = f"in {len(data.files) if data else 0} files under {settings.path(name)}"
         table.add_row(name, "empty" if data is None else f"{data.count_rows()} rows {where}")
+    for name in ("series", "forecasts"):
+        files = storage.list_files(settings.path(name), "**/*.*")
+        table.add_row(name, f"{len(files)} files under {settings.path(name)}" if files
+                      else "empty")
     Console().print(table)
 
 

@@ -1,49 +1,89 @@
 """Popularity series from observations: the share of each attribute value per period.
 
-A share (count of the value / count of observations labelled for the attribute) rather
-than a count, so that a week with more photos does not look like a trend. Long format
-``unique_id, ds, y`` plus ``kind``, ``count`` and ``n`` (the denominator), as DESIGN.md's
-series contract asks; ``unique_id`` is ``attribute=value``.
+A share (items with the value / items labelled for the attribute) rather than a count, so
+that a week with more photos does not look like a trend. Long format ``unique_id, ds, y``
+plus ``kind``, ``count`` and ``n`` (the denominator), as DESIGN.md's series contract asks;
+``unique_id`` is ``attribute=value``. Periods with no labelled item are explicit zeros
+(``count = n = 0``), so a quiet week is visible rather than missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import storage
+from pipeline.errors import UnusableInputError
+from pipeline.settings import Settings
+from pipeline.weeks import parse_week
 
 ATTRIBUTE_KIND = "attribute"
+SERIES_COLUMNS = ["unique_id", "ds", "y", "kind", "count", "n"]
+
+
+def shares(long: pd.DataFrame, span: pd.DatetimeIndex, min_mean_share: float = 0.0
+           ) -> pd.DataFrame:
+    """Shares from one row per labelled observation (``ds, attribute, value``)."""
+    long = long[long["value"].notna() & (long["value"].astype(str).str.strip() != "")]
+    counts = long.groupby(["attribute", "value", "ds"]).size().rename("count").reset_index()
+    totals = long.groupby(["attribute", "ds"]).size().rename("n").reset_index()
+    values = counts[["attribute", "value"]].drop_duplicates()
+    grid = values.merge(pd.DataFrame({"ds": span}), how="cross")
+    out = (grid.merge(counts, on=["attribute", "value", "ds"], how="left")
+           .merge(totals, on=["attribute", "ds"], how="left").fillna({"count": 0, "n": 0}))
+    out["y"] = (out["count"] / out["n"].where(out["n"] > 0)).fillna(0.0)
+    out["unique_id"] = out["attribute"] + "=" + out["value"].astype(str)
+    out["kind"] = ATTRIBUTE_KIND
+    keep = out.groupby("unique_id")["y"].transform("mean") >= min_mean_share
+    return out.loc[keep, SERIES_COLUMNS].astype({"count": int, "n": int}).sort_values(
+        ["unique_id", "ds"], ignore_index=True)
 
 
 def attribute_shares(observations: pd.DataFrame, date_column: str, attributes: Sequence[str],
                      freq: str, min_mean_share: float = 0.0) -> pd.DataFrame:
-    """Shares per (attribute value, period); blank cells mean "not labelled" and don't count.
-
-    Every value gets a row for every period of the span (zero when unseen); values whose
-    mean share is below ``min_mean_share`` are dropped.
-    """
+    """Shares from a table with one column per attribute (blank = not labelled)."""
+    period_freq = _period_freq(freq)
     dates = pd.to_datetime(observations[date_column], utc=True, errors="coerce")
-    period = dates.dt.tz_localize(None).dt.to_period(_period_freq(freq)).dt.start_time
+    period = dates.dt.tz_localize(None).dt.to_period(period_freq).dt.start_time
     long = (observations[list(attributes)].assign(ds=period)
             .melt(id_vars="ds", var_name="attribute", value_name="value"))
-    long = long[long["ds"].notna() & long["value"].notna()
-                & (long["value"].astype(str).str.strip() != "")]
-    counts = long.groupby(["attribute", "value", "ds"]).size().rename("count")
-    totals = long.groupby(["attribute", "ds"]).size().rename("n")
-    span = pd.period_range(long["ds"].min(), long["ds"].max(),
-                           freq=_period_freq(freq)).start_time
-    values = counts.reset_index()[["attribute", "value"]].drop_duplicates()
-    grid = values.merge(pd.DataFrame({"ds": span}), how="cross")
-    out = (grid.merge(counts.reset_index(), on=["attribute", "value", "ds"], how="left")
-           .merge(totals.reset_index(), on=["attribute", "ds"], how="left"))
-    out = out[out["n"].notna()].fillna({"count": 0})
-    out["y"] = out["count"] / out["n"]
-    out["unique_id"] = out["attribute"] + "=" + out["value"].astype(str)
-    out["kind"] = ATTRIBUTE_KIND
-    keep = out.groupby("unique_id")["y"].transform("mean") >= min_mean_share
-    columns = ["unique_id", "ds", "y", "kind", "count", "n"]
-    return out.loc[keep, columns].astype({"count": int, "n": int}).sort_values(
-        ["unique_id", "ds"], ignore_index=True)
+    long = long[long["ds"].notna()]
+    span = pd.period_range(long["ds"].min(), long["ds"].max(), freq=period_freq).start_time
+    return shares(long, span, min_mean_share)
+
+
+def item_attribute_shares(items: pa.Table, min_mean_share: float = 0.0) -> pd.DataFrame:
+    """Weekly shares from the items dataset (``iso_week`` + the ``attributes`` map)."""
+    attributes = items.column("attributes").combine_chunks()
+    weeks = items.column("iso_week").combine_chunks()
+    # Each item's index repeated once per attribute it carries (from the map's offsets).
+    offsets = attributes.offsets.to_numpy()
+    parents = pa.array(np.repeat(np.arange(len(attributes)), np.diff(offsets)))
+    mondays = {w: pd.Timestamp(parse_week(w)) for w in pc.unique(weeks).to_pylist()}
+    long = pd.DataFrame({"ds": pc.take(weeks, parents).to_pandas().map(mondays),
+                         "attribute": attributes.keys.to_pandas(),
+                         "value": attributes.items.to_pandas()})
+    span = pd.date_range(min(mondays.values()), max(mondays.values()), freq="W-MON")
+    return shares(long, span, min_mean_share)
+
+
+def build(settings: Settings, min_mean_share: float = 0.0, out: str | None = None
+          ) -> dict[str, object]:
+    """``stylecast series``: attribute-share series of every ingested item, written whole."""
+    items = storage.read_table(settings.path("items"), columns=["iso_week", "attributes"])
+    if items is None or items.num_rows == 0:
+        raise UnusableInputError(f"no items under {settings.path('items')}: run stylecast "
+                                 "ingest first")
+    series = item_attribute_shares(items, min_mean_share)
+    out = out or settings.path("series", "attribute_shares.parquet")
+    storage.write_frame(series, out)
+    return {"items": items.num_rows, "series": int(series["unique_id"].nunique()),
+            "weeks": int(series["ds"].nunique()), "first_week": str(series["ds"].min().date()),
+            "last_week": str(series["ds"].max().date()), "out": out}
 
 
 def _period_freq(freq: str) -> str:

@@ -33,7 +33,7 @@ def series_file(tmp_path):
 def test_forecast_writes_the_contract_and_logs_to_mlflow(series_file, tmp_path, home):
     out = tmp_path / "forecasts.parquet"
     done = run_cli(["forecast", str(series_file), "--horizon", "6", "--season-length", "12",
-                    "--level", "80", "--level", "95", "--windows", "2", "--out", str(out),
+                    "--level", "80", "95", "--windows", "2", "--out", str(out),
                     "--trends", str(tmp_path / "trends.csv")], home)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -106,7 +106,7 @@ def test_unusable_files_exit_2_with_one_line(tmp_path, home, content, message):
 
 def test_bad_options_exit_2(series_file, tmp_path, home):
     for extra in (["--freq", "sometimes"], ["--candidates", "prophet"], ["--level", "120"],
-                  ["--gaps", "guess"]):
+                  ["--gaps", "guess"], ["--level", "80", "lots"]):
         done = run_cli(["forecast", str(series_file), "-h", "3", "--season-length", "12",
                         "--no-track", "--out", str(tmp_path / "x.csv"), *extra], home)
         assert done.returncode == 2, extra

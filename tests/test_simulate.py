@@ -105,3 +105,27 @@ def test_scenario_errors_name_the_problem(tmp_path):
 def test_default_scenario_loads():
     plan = scenarios.load()
     assert plan.label_attribute == "category" and len(plan.attributes["category"].values) == 10
+
+
+def test_simulate_ingest_series_forecast_end_to_end(simulated, tmp_path):
+    """The demo's chain: the attribute series of the ingested items are the emitted shares."""
+    out, _ = simulated
+    home = tmp_path / "home"
+    run_cli(["ingest", str(out / "manifest.csv")], home, check=True)
+    built = json.loads(run_cli(["series"], home, check=True).stdout)
+    assert built["series"] == 17 and built["weeks"] == 104
+    series = pd.read_parquet(built["out"])
+    truth = pd.read_parquet(out / "truth.parquet")
+    truth["unique_id"] = truth["attribute"] + "=" + truth["value"]
+    joined = series.merge(truth.assign(ds=pd.to_datetime(truth["ds"])), on=["unique_id", "ds"])
+    assert len(joined) == len(series) == 17 * 104
+    np.testing.assert_allclose(joined["y"], joined["count_y"] / joined["n_y"])
+    assert (joined["kind"] == "attribute").all()
+
+    forecasts = tmp_path / "forecasts.parquet"
+    done = run_cli(["forecast", built["out"], "--horizon", "8", "--season-length", "52",
+                    "--shares", "--windows", "2", "--out", str(forecasts), "--no-track"], home)
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_parquet(forecasts)
+    assert frame["unique_id"].nunique() == 17 and frame["ds"].nunique() == 8
+    assert frame[["yhat_lo_95", "yhat_hi_95"]].stack().between(0, 1).all(), "shares stay shares"
