@@ -25,12 +25,7 @@ EXPERIMENT = "stylecast-forecast"
 
 def read_series(uri: str) -> tuple[pd.DataFrame, str]:
     """Long-format series (CSV or Parquet) and a short hash of the file's bytes."""
-    try:
-        raw = storage.read_bytes(uri)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        raise UnusableInputError(f"series {uri}: cannot read ({type(err).__name__})") from None
-    if not raw.strip():
-        raise UnusableInputError(f"series {uri}: file is empty")
+    raw = storage.read_input(uri, "series")
     try:
         frame = storage.parse_frame(raw)
     except UnicodeDecodeError:

@@ -54,12 +54,14 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def load(dataset: str, split: str, settings: Settings | None = None,
-         attributes: list[str] | None = None, limit: int | None = None) -> ImageSet:
-    """``split`` is ``train`` or ``test`` (held out)."""
+         attributes: list[str] | None = None, limit: int | None = None,
+         vocabulary: Vocabulary | None = None) -> ImageSet:
+    """``split`` is ``train`` or ``test`` (held out); pass the training ``vocabulary`` when
+    loading the test split so both encode conditions alike."""
     if dataset == "fashion-mnist":
         data = _fashion_mnist(split)
     elif dataset == "items":
-        data = _items(split, settings or Settings.from_env(), attributes)
+        data = _items(split, settings or Settings.from_env(), attributes, vocabulary)
     else:
         raise UnusableInputError(f"unknown dataset {dataset!r}; one of {', '.join(DATASETS)}")
     if len(data) == 0:
@@ -79,7 +81,8 @@ def _fashion_mnist(split: str) -> ImageSet:
     return ImageSet(images, labels, vocabulary, "fashion-mnist")
 
 
-def _items(split: str, settings: Settings, attributes: list[str] | None) -> ImageSet:
+def _items(split: str, settings: Settings, attributes: list[str] | None,
+           vocabulary: Vocabulary | None) -> ImageSet:
     from PIL import Image
 
     from pipeline import storage
@@ -94,7 +97,7 @@ def _items(split: str, settings: Settings, attributes: list[str] | None) -> Imag
     held_out = frame["sha256"].str[:2].apply(int, base=16) < 26   # ~10%, fixed by content
     frame = frame[held_out if split == "test" else ~held_out]
     rows = [dict(pairs) for pairs in frame["attributes"]]
-    vocabulary = _vocabulary(rows, attributes)
+    vocabulary = vocabulary or _vocabulary(rows, attributes)
     images = np.stack([np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
                        for png in frame["image_png"]]) if len(frame) else np.zeros((0, 64, 64, 3))
     tensor = torch.from_numpy(images.astype(np.uint8)).permute(0, 3, 1, 2).contiguous()

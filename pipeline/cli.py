@@ -13,10 +13,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pipeline.errors import UnusableInputError
+from pipeline.errors import StyleCastError, UnusableInputError
 
 app = typer.Typer(
     help="StyleCast: fashion trend forecasting from runway, catalogue and street-style data.",
@@ -25,18 +26,25 @@ app = typer.Typer(
 sources_app = typer.Typer(help="Real data sources: locate them or turn them into manifests.",
                           no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+gan_app = typer.Typer(help="Conditional GAN: train designs per attribute, sample them.",
+                      no_args_is_help=True)
+app.add_typer(gan_app, name="gan")
+encoder_app = typer.Typer(help="The catalogue classifier: GAN metrics' features and item "
+                               "embeddings.", no_args_is_help=True)
+app.add_typer(encoder_app, name="encoder")
 err_console = Console(stderr=True)
 
 
 def fails_cleanly(command: Callable) -> Callable:
-    """Unusable input: one line on stderr and exit 2, never a traceback."""
+    """Unusable input (exit 2) or a failed job (exit 3): one line on stderr, no traceback."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except UnusableInputError as err:
-            err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False)
-            raise typer.Exit(2) from None
+        except StyleCastError as err:
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True,
+                              highlight=False)
+            raise typer.Exit(err.exit_code) from None
     return wrapper
 
 
@@ -235,6 +243,70 @@ def series_command(
     from pipeline.settings import Settings
 
     typer.echo(json.dumps(build(Settings.from_env(), min_share, out)))
+
+
+Dataset = Annotated[str, typer.Option(help="fashion-mnist (28x28 grey) or items (64x64 RGB "
+                                            "from the ingested store).")]
+Preset = Annotated[str, typer.Option(help="baby (seconds, CPU), small (CPU) or full (GPU).")]
+
+
+@gan_app.command("train")
+@fails_cleanly
+def gan_train(
+    dataset: Dataset = "fashion-mnist",
+    preset: Preset = "small",
+    config: Annotated[Path | None, typer.Option(help="JSON/YAML overriding the preset.")] = None,
+    max_kimg: Annotated[float | None, typer.Option(help="Stop after this many thousand "
+                                                        "images.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget.")] = None,
+    attributes: Annotated[str | None, typer.Option(help="items: comma-separated condition "
+                                                        "attributes (default: chosen).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue this run (name or folder).")]
+    = None,
+    run_name: Annotated[str | None, typer.Option(help="Name of a new run's folder.")] = None,
+) -> None:
+    """Train the conditional GAN; log to MLflow, register stylecast-gan (alias candidate,
+    champion when it beats the champion's FD). Exit 3 when training diverges."""
+    from gan.run import train_gan
+    from pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    summary = train_gan(settings, dataset, preset, config, resume, run_name, max_kimg=max_kimg,
+                        max_minutes=max_minutes, seed=seed,
+                        device=device or (settings.device if settings.device != "auto"
+                                          else None),
+                        attributes=tuple(attributes.split(",")) if attributes else None)
+    typer.echo(json.dumps(summary))
+
+
+@gan_app.command("sample")
+@fails_cleanly
+def gan_sample(
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")],
+    model: Annotated[str, typer.Option(help="models:/..., runs:/... or a generator.pt.")]
+    = "models:/stylecast-gan@champion",
+    condition: Annotated[str, typer.Option(help="e.g. 'articleType=Dresses,baseColour=Red'; "
+                                                "attributes left out are unknown.")] = "",
+    n: Annotated[int, typer.Option(help="Number of images.")] = 64,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Generate designs for a condition: PNG files and a grid."""
+    from gan.run import sample_command
+    from pipeline.settings import Settings
+
+    typer.echo(json.dumps(sample_command(Settings.from_env(), model, condition, n, out, seed)))
+
+
+@encoder_app.command("train")
+@fails_cleanly
+def encoder_train(dataset: Dataset = "fashion-mnist", preset: Preset = "small") -> None:
+    """Train the catalogue classifier; register it as stylecast-encoder (alias = dataset)."""
+    from gan.run import train_encoder_command
+    from pipeline.settings import Settings
+
+    typer.echo(json.dumps(train_encoder_command(Settings.from_env(), dataset, preset)))
 
 
 EXTRA_LEVELS = {"allow_extra_args": True, "ignore_unknown_options": False}

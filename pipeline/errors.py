@@ -1,5 +1,19 @@
-"""Errors that stop a command as a whole: the CLI prints them as one line and exits 2."""
+"""Errors that stop a command as a whole: the CLI prints them as one line, never a traceback."""
 
 
-class UnusableInputError(Exception):
+class StyleCastError(Exception):
+    """A failure the user can act on; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UnusableInputError(StyleCastError):
     """The input as a whole cannot be used (missing file, missing columns, bad format)."""
+
+    exit_code = 2
+
+
+class JobFailed(StyleCastError):
+    """The job started but had to stop (e.g. a diverging GAN); what was good is kept."""
+
+    exit_code = 3

@@ -157,6 +157,19 @@ def read_table(root: str, columns: list[str] | None = None, filter=None) -> pa.T
     return data.to_table(columns=columns, filter=filter)
 
 
+def read_input(uri: str, what: str) -> bytes:
+    """An input file's bytes, or a one-line ``UnusableInputError`` naming ``what`` it is."""
+    from pipeline.errors import UnusableInputError
+
+    try:
+        raw = read_bytes(uri)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        raise UnusableInputError(f"{what} {uri}: cannot read ({type(err).__name__})") from None
+    if not raw.strip():
+        raise UnusableInputError(f"{what} {uri}: file is empty")
+    return raw
+
+
 def parse_frame(raw: bytes, as_strings: bool = False) -> pd.DataFrame:
     """A CSV or Parquet file's bytes as a DataFrame (Parquet recognised by its magic bytes).
 

@@ -66,8 +66,12 @@ def check_reachable(tracking_uri: str, timeout_s: float = 5.0) -> None:
 
 @contextlib.contextmanager
 def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: str,
-               params: Mapping[str, object], run_key: str | None = None) -> Iterator[object]:
-    """Start (or, for a known run key, resume) a run; parameters are logged once."""
+               params: Mapping[str, object], run_key: str | None = None,
+               run_id: str | None = None) -> Iterator[object]:
+    """Start a run, or resume one (``run_id``, or the run with this run key).
+
+    Parameters are logged once, when the run is created.
+    """
     import mlflow
 
     # MLflow's INFO lines (table creation, experiment creation) would bury the one-line
@@ -84,7 +88,7 @@ def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: s
     run_key = run_key or default_run_key()
     tags = {"stylecast.git_commit": git_commit(), "stylecast.input_hash": input_hash,
             **airflow_tags(), **({RUN_KEY_TAG: run_key} if run_key else {})}
-    existing = _run_with_key(experiment_id, run_key) if run_key else None
+    existing = run_id or (_run_with_key(experiment_id, run_key) if run_key else None)
     with mlflow.start_run(run_id=existing, run_name=None if existing else run_name,
                           tags=tags) as run:
         if existing is None:

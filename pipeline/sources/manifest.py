@@ -28,12 +28,7 @@ def read_manifest(uri: str) -> tuple[pd.DataFrame, str]:
     The key (a content hash) names everything the ingest of this manifest writes, which
     is what makes re-running the same manifest replace rather than duplicate.
     """
-    try:
-        raw = storage.read_bytes(uri)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        raise UnusableInputError(f"manifest {uri}: cannot read ({type(err).__name__})") from None
-    if not raw.strip():
-        raise UnusableInputError(f"manifest {uri}: file is empty")
+    raw = storage.read_input(uri, "manifest")
     frame = _parse(raw, uri)
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]

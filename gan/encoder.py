@@ -1,0 +1,134 @@
+"""The catalogue classifier: one network, two jobs.
+
+1. Its penultimate layer is the feature space of the GAN's quality metrics (Frechet
+   distance, KID, precision/recall), because Inception weights cannot be downloaded here
+   and a classifier trained on the catalogue itself measures what matters for it.
+2. The same penultimate layer embeds real and generated items for style discovery.
+
+One head per condition attribute (unknown labels are ignored by the loss), so the features
+know about every attribute a design is conditioned on. Saved as a plain state dict plus
+its architecture and vocabulary: loadable with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan import checkpoint
+from gan.conditioning import Vocabulary
+from gan.data import ImageSet, to_float
+
+EMBEDDING_DIM = 128
+PRESETS = {"baby": {"width": 8, "epochs": 1, "limit": 1024},
+           "small": {"width": 32, "epochs": 2, "limit": None},
+           "full": {"width": 64, "epochs": 10, "limit": None}}
+
+
+class Encoder(nn.Module):
+    def __init__(self, channels: int, resolution: int, head_sizes: list[int],
+                 width: int = 32) -> None:
+        super().__init__()
+        self.arch = {"channels": channels, "resolution": resolution,
+                     "head_sizes": list(head_sizes), "width": width}
+        layers: list[nn.Module] = []
+        c_in = channels
+        for c_out in (width, width * 2, width * 4):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                       nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                      nn.Linear(c_in, EMBEDDING_DIM), nn.ReLU())
+        self.heads = nn.ModuleList(nn.Linear(EMBEDDING_DIM, n) for n in head_sizes)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images in [-1, 1] -> (N, 128) embeddings (the penultimate layer)."""
+        return self.features(images)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        h = self.embed(images)
+        return [head(h) for head in self.heads]
+
+
+@dataclass
+class TrainedEncoder:
+    model: Encoder
+    vocabulary: Vocabulary
+    dataset: str
+    test_accuracy: dict[str, float]
+
+    def save(self, path: Path) -> None:
+        checkpoint.save({"state": self.model.state_dict(), "architecture": self.model.arch,
+                         "vocabulary": self.vocabulary.to_json(), "dataset": self.dataset,
+                         "test_accuracy": self.test_accuracy}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainedEncoder:
+        state = checkpoint.load(path)
+        arch = state["architecture"]
+        model = Encoder(arch["channels"], arch["resolution"], arch["head_sizes"], arch["width"])
+        model.load_state_dict(state["state"])
+        return cls(model.eval(), Vocabulary.from_json(state["vocabulary"]), state["dataset"],
+                   dict(state["test_accuracy"]))
+
+    @torch.no_grad()
+    def embed(self, images_uint8: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        self.model.eval()
+        return torch.cat([self.model.embed(to_float(images_uint8[i:i + batch_size]))
+                          for i in range(0, len(images_uint8), batch_size)])
+
+    @torch.no_grad()
+    def predict(self, images_uint8: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """(N, n_attributes) predicted value indices (never ``unknown``)."""
+        self.model.eval()
+        out = []
+        for i in range(0, len(images_uint8), batch_size):
+            logits = self.model(to_float(images_uint8[i:i + batch_size]))
+            out.append(torch.stack([head[:, 1:].argmax(dim=1) + 1 for head in logits], dim=1))
+        return torch.cat(out)
+
+
+def accuracy(encoder: TrainedEncoder, data: ImageSet) -> dict[str, float]:
+    """Per attribute, accuracy on the images whose value is known."""
+    predicted = encoder.predict(data.images)
+    result = {}
+    for i, name in enumerate(data.vocabulary.names):
+        known = data.labels[:, i] > 0
+        result[name] = float((predicted[known, i] == data.labels[known, i]).float().mean())
+    return result
+
+
+def train(train_set: ImageSet, test_set: ImageSet, preset: str = "small", seed: int = 0,
+          batch_size: int = 128, progress=None) -> TrainedEncoder:
+    settings = PRESETS[preset]
+    torch.manual_seed(seed)
+    if settings["limit"]:
+        train_set = train_set.subset(slice(0, settings["limit"]))
+    model = Encoder(train_set.channels, train_set.resolution, train_set.vocabulary.sizes,
+                    settings["width"])
+    optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
+    rng = torch.Generator().manual_seed(seed)
+    steps = settings["epochs"] * max(1, len(train_set) // batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps)
+    model.train()
+    for _ in range(steps):
+        index = torch.randint(len(train_set), (batch_size,), generator=rng)
+        images, labels = to_float(train_set.images[index]), train_set.labels[index]
+        flips = torch.rand(len(images), generator=rng) < 0.5   # garments are left-right symmetric
+        images = torch.where(flips[:, None, None, None], images.flip(3), images)
+        loss = sum(F.cross_entropy(logits, labels[:, i], ignore_index=0)
+                   for i, logits in enumerate(model(images)) if (labels[:, i] > 0).any())
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        scheduler.step()
+        if progress:
+            progress.advance()
+    trained = TrainedEncoder(model.eval(), train_set.vocabulary, train_set.name, {})
+    trained.test_accuracy = accuracy(trained, test_set)
+    return trained

@@ -1,0 +1,41 @@
+"""Sample grids and PNG files from image tensors (Pillow; no torchvision dependency)."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def grid(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> Image.Image:
+    """uint8 (N, C, H, W) -> one image with the samples in rows of ``columns``."""
+    n, c, h, w = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 255, np.uint8)
+    pixels = images.permute(0, 2, 3, 1).cpu().numpy()
+    for i in range(n):
+        r, col = divmod(i, columns)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[top:top + h, left:left + w] = pixels[i]
+    return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def write_pngs(images: torch.Tensor, folder: Path, prefix: str = "sample") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, pixels in enumerate(images.permute(0, 2, 3, 1).cpu().numpy()):
+        path = folder / f"{prefix}-{i:04d}.png"
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,177 @@
+"""Generators and encoders into MLflow: logged models, registry versions and aliases.
+
+Each model is logged with ``mlflow.pytorch`` (a signature and an exported graph, for
+serving) *and* carries a plain weights file (state dict + architecture + vocabulary) among
+its files. StyleCast itself only ever loads that weights file, with
+``torch.load(weights_only=True)``, into networks built from the recorded architecture.
+
+Aliases: every new generator becomes ``candidate``; ``champion`` moves to it only when its
+FD (lower is better), measured with the same encoder version, beats the champion's.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gan import checkpoint
+from gan.conditioning import Vocabulary
+from gan.encoder import TrainedEncoder
+from gan.networks import Generator
+from pipeline.errors import UnusableInputError
+
+GAN_MODEL = "stylecast-gan"
+ENCODER_MODEL = "stylecast-encoder"
+GENERATOR_FILE = "generator.pt"
+ENCODER_FILE = "encoder.pt"
+ENCODER_VERSION_TAG = "stylecast.encoder_version"
+
+
+class SamplingModule(nn.Module):
+    """Serving wrapper: input ``[z | condition indices as floats]``, output images in [-1, 1]."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        z_dim = self.generator.z_dim
+        return self.generator(inputs[:, :z_dim], inputs[:, z_dim:].round().long())
+
+
+class EmbeddingModule(nn.Module):
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder.embed(images)
+
+
+def _log_pytorch(module: nn.Module, name: str, example: torch.Tensor, files: list[Path],
+                 registered: str, metadata: dict) -> str:
+    """Log and register; returns the new registry version."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    module.eval()
+    with torch.no_grad():
+        output = module(example).numpy()
+    signature = infer_signature(example.numpy(), output)
+    # MLflow 3 saves PyTorch models as a torch.export graph ("pt2"), traced from the example.
+    info = mlflow.pytorch.log_model(module, name=name, signature=signature,
+                                    input_example=example,
+                                    extra_files=[str(f) for f in files],
+                                    registered_model_name=registered, metadata=metadata)
+    return str(info.registered_model_version)
+
+
+def log_generator(ema: Generator, vocabulary: Vocabulary, arch: dict, run_dir: Path,
+                  encoder_version: str | None) -> str:
+    weights = run_dir / GENERATOR_FILE
+    checkpoint.save({"state": ema.state_dict(), "architecture": arch,
+                     "vocabulary": vocabulary.to_json()}, weights)
+    ema = ema.cpu().eval()
+    example = torch.cat([torch.randn(2, ema.z_dim),
+                         torch.zeros(2, len(vocabulary.names))], dim=1)
+    version = _log_pytorch(SamplingModule(ema), "generator", example, [weights], GAN_MODEL,
+                           {"vocabulary": vocabulary.to_json(), "z_dim": ema.z_dim,
+                            "encoder_version": encoder_version or ""})
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.set_registered_model_alias(GAN_MODEL, "candidate", version)
+    if encoder_version:
+        client.set_model_version_tag(GAN_MODEL, version, ENCODER_VERSION_TAG, encoder_version)
+    return version
+
+
+def promote_if_better(version: str, fd: float, encoder_version: str | None) -> tuple[bool, str]:
+    """Move ``champion`` to ``version`` when it beats the champion; says why either way."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(GAN_MODEL, "champion")
+    except MlflowException:
+        champion = None
+    if champion is None:
+        client.set_registered_model_alias(GAN_MODEL, "champion", version)
+        return True, "no champion yet"
+    champion_fd = client.get_run(champion.run_id).data.metrics.get("final.fd", float("inf"))
+    if champion.tags.get(ENCODER_VERSION_TAG) != (encoder_version or None):
+        return False, (f"champion v{champion.version} was scored with another encoder "
+                       "version; not comparable, champion kept")
+    if fd < champion_fd:
+        client.set_registered_model_alias(GAN_MODEL, "champion", version)
+        return True, f"FD {fd:.4g} beats champion v{champion.version} ({champion_fd:.4g})"
+    return False, f"FD {fd:.4g} does not beat champion v{champion.version} ({champion_fd:.4g})"
+
+
+def log_encoder(trained: TrainedEncoder, run_dir: Path) -> str:
+    """Register the encoder; alias = its dataset, so each dataset has its current encoder."""
+    from mlflow.tracking import MlflowClient
+
+    weights = run_dir / ENCODER_FILE
+    trained.save(weights)
+    arch = trained.model.arch
+    example = torch.zeros(2, arch["channels"], arch["resolution"], arch["resolution"])
+    version = _log_pytorch(EmbeddingModule(trained.model), "encoder", example, [weights],
+                           ENCODER_MODEL, {"dataset": trained.dataset,
+                                           "vocabulary": trained.vocabulary.to_json()})
+    MlflowClient().set_registered_model_alias(ENCODER_MODEL, alias_for(trained.dataset),
+                                              version)
+    return version
+
+
+def alias_for(dataset: str) -> str:
+    return dataset.replace("_", "-")
+
+
+def _download(model_uri: str, filename: str) -> Path:
+    import mlflow
+
+    # MLflow's download progress bars would break our one-line stderr contract.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    local = Path(tempfile.mkdtemp(prefix="stylecast-model-"))
+    try:
+        root = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri,
+                                                        dst_path=str(local)))
+    except Exception as err:
+        raise UnusableInputError(f"model {model_uri} cannot be fetched: "
+                                 f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
+    found = sorted(root.rglob(filename))
+    if not found:
+        raise UnusableInputError(f"model {model_uri} has no {filename}: not a StyleCast model")
+    return found[0]
+
+
+def load_generator(model: str) -> tuple[Generator, Vocabulary]:
+    """From ``models:/...``, ``runs:/...`` or a local ``generator.pt``, without unpickling."""
+    path = Path(model) if Path(model).exists() else _download(model, GENERATOR_FILE)
+    state = checkpoint.load(path)
+    arch = state["architecture"]
+    generator = Generator(arch["resolution"], arch["channels"], arch["condition_sizes"],
+                          arch["z_dim"], arch["width"])
+    generator.load_state_dict(state["state"])
+    return generator.eval(), Vocabulary.from_json(state["vocabulary"])
+
+
+def load_encoder(dataset: str) -> tuple[TrainedEncoder, str] | None:
+    """The registered encoder for ``dataset`` and its version, or None when there is none."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        version = MlflowClient().get_model_version_by_alias(ENCODER_MODEL, alias_for(dataset))
+    except MlflowException:
+        return None
+    path = _download(f"models:/{ENCODER_MODEL}/{version.version}", ENCODER_FILE)
+    return TrainedEncoder.load(path), str(version.version)
+
+

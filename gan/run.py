@@ -1,0 +1,171 @@
+"""What ``stylecast gan train|sample`` and ``stylecast encoder train`` do around the loop.
+
+Run folders live under ``$STYLECAST_HOME/gan/runs/<name>`` (a local cache when the home is
+an object store: checkpoints need atomic renames): ``config.json``, ``training-state.pt``,
+``ticks.jsonl``, ``mlflow_run_id``. MLflow is checked before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from gan import evaluate, publish
+from gan.config import TrainConfig, build
+from gan.data import ImageSet, load
+from gan.encoder import TrainedEncoder
+from gan.encoder import train as train_encoder
+from gan.images import grid, png_bytes, write_pngs
+from gan.train import Networks, sample, training_loop
+from pipeline.errors import UnusableInputError
+from pipeline.settings import Settings, is_local, local_path
+from pipeline.tracking import check_reachable, mlflow_run
+
+GAN_EXPERIMENT = "stylecast-gan"
+
+
+class MlflowTracker:
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        import mlflow
+
+        mlflow.log_metrics(metrics, step=step)
+
+    def log_image(self, image, name: str) -> None:
+        import mlflow
+
+        mlflow.log_image(image, name)
+
+
+def runs_root(settings: Settings) -> Path:
+    if is_local(settings.home):
+        return Path(local_path(settings.home)) / "gan" / "runs"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "stylecast" / "gan-runs"
+
+
+def _run_dir(settings: Settings, resume: str) -> Path:
+    for candidate in (Path(resume), runs_root(settings) / resume):
+        if (candidate / "config.json").exists():
+            return candidate
+    raise UnusableInputError(f"no GAN run {resume!r} (looked for a folder with config.json "
+                             f"there and under {runs_root(settings)})")
+
+
+def data_hash(data: ImageSet) -> str:
+    digest = hashlib.sha256(data.images.numpy().tobytes())
+    digest.update(data.labels.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_encoder(settings: Settings, dataset: str, train: ImageSet, test: ImageSet,
+                   preset: str, run_dir: Path) -> tuple[TrainedEncoder, str]:
+    """The registered encoder for the dataset, trained and registered first when missing."""
+    found = publish.load_encoder(dataset)
+    if found is not None and found[0].vocabulary == train.vocabulary:
+        return found
+    trained = train_encoder(train, test, preset)
+    return trained, publish.log_encoder(trained, run_dir)
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _new_run(settings: Settings, cfg: TrainConfig, run_name: str | None) -> Path:
+    default = os.environ.get("TORCHELASTIC_RUN_ID") or time.strftime("%Y%m%d-%H%M%S")
+    run_dir = runs_root(settings) / (run_name or f"{cfg.dataset}-{cfg.preset}-{default}")
+    if _rank() == 0:  # under torchrun every rank computes the same folder; rank 0 makes it
+        if (run_dir / "config.json").exists():
+            raise UnusableInputError(f"run {run_dir.name} exists; use --resume "
+                                     f"{run_dir.name} or another --run-name")
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(cfg.to_json())
+    return run_dir
+
+
+def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path | None,
+              resume: str | None, run_name: str | None, **overrides: object) -> dict:
+    if _rank() == 0:
+        check_reachable(settings.mlflow_tracking_uri)
+    if resume:
+        run_dir = _run_dir(settings, resume)
+        cfg = TrainConfig.from_json((run_dir / "config.json").read_text())
+    else:
+        cfg = build(dataset, preset, config_file, **overrides)
+        run_dir = _new_run(settings, cfg, run_name)
+    train = load(cfg.dataset, "train", settings, list(cfg.attributes) or None, cfg.limit_images)
+    if _rank() != 0:  # other DDP ranks only train; rank 0 logs, scores and publishes
+        result = training_loop(cfg, run_dir, train, resume=bool(resume))
+        return {"run": run_dir.name, "rank": _rank(), "steps": result.step}
+    test = load(cfg.dataset, "test", settings, vocabulary=train.vocabulary)
+    run_id_file = run_dir / "mlflow_run_id"
+    run_id = run_id_file.read_text().strip() if resume and run_id_file.exists() else None
+    params = dataclasses.asdict(cfg)
+    with mlflow_run(settings, GAN_EXPERIMENT, run_dir.name, data_hash(train), params,
+                    run_id=run_id) as run:
+        import mlflow
+
+        run_id_file.write_text(run.info.run_id)
+        if run_id is None:
+            mlflow.log_artifact(str(run_dir / "config.json"))
+        result = training_loop(cfg, run_dir, train, MlflowTracker(), resume=bool(resume))
+        nets = Networks.build(cfg, train)
+        nets.ema.load_state_dict(torch.load(run_dir / "training-state.pt",
+                                            weights_only=True)["ema"])
+        encoder, encoder_version = ensure_encoder(settings, cfg.dataset, train, test,
+                                                  "baby" if cfg.preset == "baby" else "small",
+                                                  run_dir)
+        scores = evaluate.score_generator(nets.ema, cfg.z_dim, encoder, train, test,
+                                          min(cfg.metric_samples, len(test)), cfg.seed)
+        mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()}, step=result.step)
+        version = publish.log_generator(nets.ema, train.vocabulary, nets.arch, run_dir,
+                                        encoder_version)
+        promoted, why = publish.promote_if_better(version, scores["fd"], encoder_version)
+        mlflow.set_tags({"stylecast.champion": str(promoted), "stylecast.champion_why": why})
+    return {"run": run_dir.name, "run_dir": str(run_dir), "mlflow_run_id": run.info.run_id,
+            "steps": result.step, "images_per_second": round(result.images_per_second, 1),
+            "stopped_by": result.stopped_by, "model_version": version, "champion": promoted,
+            "champion_reason": why, "encoder_version": encoder_version,
+            **{k: round(v, 4) for k, v in scores.items()}}
+
+
+def train_encoder_command(settings: Settings, dataset: str, preset: str) -> dict:
+    check_reachable(settings.mlflow_tracking_uri)
+    train = load(dataset, "train", settings)
+    test = load(dataset, "test", settings, vocabulary=train.vocabulary)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = runs_root(settings).parent / "encoders" / f"{dataset}-{preset}-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with mlflow_run(settings, GAN_EXPERIMENT, run_dir.name, data_hash(train),
+                    {"dataset": dataset, "preset": preset, "job": "encoder"}) as run:
+        import mlflow
+
+        trained = train_encoder(train, test, preset)
+        mlflow.log_metrics({f"test_accuracy.{k}": v for k, v in trained.test_accuracy.items()})
+        version = publish.log_encoder(trained, run_dir)
+    return {"dataset": dataset, "model_version": version, "alias": publish.alias_for(dataset),
+            "mlflow_run_id": run.info.run_id, "test_accuracy": trained.test_accuracy}
+
+
+def sample_command(settings: Settings, model: str, condition: str, n: int, out: Path,
+                   seed: int = 0) -> dict:
+    if n < 1:
+        raise UnusableInputError("--n must be at least 1")
+    if not Path(model).exists():
+        import mlflow
+
+        check_reachable(settings.mlflow_tracking_uri)
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    generator, vocabulary = publish.load_generator(model)
+    labels = vocabulary.parse(condition).repeat(n, 1)
+    z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+    images = sample(generator, z, labels)
+    paths = write_pngs(images, out)
+    (out / "grid.png").write_bytes(png_bytes(grid(images)))
+    return {"model": model, "condition": condition, "n": len(paths), "out": str(out),
+            "grid": str(out / "grid.png")}

@@ -1,0 +1,305 @@
+"""``training_loop(cfg)``: the conditional GAN's resumable training loop.
+
+One step = one discriminator update and one generator update on ``batch_size`` images,
+hinge loss, DiffAugment on both sides, an EMA copy of the generator for sampling. Every
+tick the full training state (networks, optimisers, EMA, every RNG, step) is saved
+atomically, losses are appended to ``ticks.jsonl`` and sent to the tracker with the step,
+and a sample grid of the EMA generator is logged. A killed run resumed from its folder
+continues from the last tick and, on CPU, repeats the uninterrupted run's losses exactly.
+
+Device: CUDA when present (bf16 autocast, channels_last, optional ``torch.compile``), else
+CPU fp32. Under ``torchrun`` each rank trains on its own batches with DDP; only rank 0
+saves, logs and samples.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan import checkpoint
+from gan.augment import augment
+from gan.conditioning import Vocabulary, drop_conditions
+from gan.config import TrainConfig
+from gan.data import ImageSet, to_float, to_uint8
+from gan.images import grid
+from gan.networks import Discriminator, Generator, architecture
+from pipeline.errors import JobFailed
+
+GRID_SAMPLES = 64
+
+
+class Tracker(Protocol):
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+    def log_image(self, image, name: str) -> None: ...
+
+
+class NullTracker:
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def log_image(self, image, name: str) -> None:
+        pass
+
+
+class TrainingDiverged(JobFailed):
+    """A loss became NaN/inf or exploded; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    images_seen: int
+    seconds: float
+    images_per_second: float
+    stopped_by: str  # "max_kimg" | "max_minutes"
+
+
+@dataclass
+class Networks:
+    generator: nn.Module
+    discriminator: nn.Module
+    ema: nn.Module
+    arch: dict
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, data: ImageSet) -> Networks:
+        sizes = data.vocabulary.sizes
+        generator = Generator(data.resolution, data.channels, sizes, cfg.z_dim, cfg.g_width)
+        discriminator = Discriminator(data.resolution, data.channels, sizes, cfg.d_width)
+        ema = copy.deepcopy(generator).eval().requires_grad_(False)
+        arch = architecture(data.resolution, data.channels, sizes, cfg.z_dim, cfg.g_width)
+        return cls(generator, discriminator, ema, {**arch, "d_width": cfg.d_width})
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return torch.device(requested)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    return int(os.environ.get("RANK", "0")), world
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    state = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def fixed_grid_inputs(cfg: TrainConfig, vocabulary: Vocabulary, labels: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same noise and conditions every tick, so grids show progress, not luck."""
+    generator = torch.Generator().manual_seed(cfg.seed + 12345)
+    z = torch.randn(GRID_SAMPLES, cfg.z_dim, generator=generator)
+    pick = torch.randint(len(labels), (GRID_SAMPLES,), generator=generator)
+    return z, labels[pick]
+
+
+def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
+                  tracker: Tracker | None = None, resume: bool = False,
+                  on_tick: Callable[[int], None] | None = None) -> TrainResult:
+    rank, world = _distributed()
+    device = resolve_device(cfg.device)
+    cuda = device.type == "cuda"
+    tracker = tracker if tracker is not None and rank == 0 else NullTracker()
+    torch.manual_seed(cfg.seed + rank)
+    nets = Networks.build(cfg, data)
+    state_path = run_dir / checkpoint.STATE_FILE
+    data_rng = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    opt_g = torch.optim.Adam(nets.generator.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(nets.discriminator.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
+    step = 0
+    if resume:
+        state = checkpoint.load(state_path, nets.arch)
+        nets.generator.load_state_dict(state["generator"])
+        nets.discriminator.load_state_dict(state["discriminator"])
+        nets.ema.load_state_dict(state["ema"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        _set_rng_state(state["rng"], data_rng)
+        step = int(state["step"])
+        _truncate_ticks(run_dir, step)
+    for module in (nets.generator, nets.discriminator, nets.ema):
+        module.to(device)
+        if cuda and cfg.channels_last:
+            module.to(memory_format=torch.channels_last)
+    generator, discriminator = nets.generator, nets.discriminator
+    if world > 1:
+        ids = [device.index] if cuda else None
+        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids)
+        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
+    if cfg.compile and cuda:
+        generator, discriminator = torch.compile(generator), torch.compile(discriminator)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.amp)
+    grid_z, grid_labels = fixed_grid_inputs(cfg, data.vocabulary, data.labels)
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        """Real images and their conditions, some hidden as unknown (condition dropout)."""
+        index = torch.randint(len(data), (cfg.batch_size,), generator=data_rng)
+        images = to_float(data.images[index]).to(device, non_blocking=True)
+        if cuda and cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = drop_conditions(data.labels[index], cfg.condition_dropout, data_rng)
+        return images, labels.to(device)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(cfg.batch_size, cfg.z_dim, generator=data_rng).to(device)
+
+    start = time.perf_counter()
+    started_at_step, totals, stopped_by = step, {"loss_d": 0.0, "loss_g": 0.0}, "max_kimg"
+    tick_start = time.perf_counter()
+    while step < cfg.max_steps:
+        real, labels = batch()
+        with autocast:
+            with torch.no_grad():  # no graph: under DDP a forward without backward must not sync
+                fake = generator(noise(), labels)
+            # Real and fake in one forward: one DDP reduction, one pass over the weights.
+            scores = discriminator(augment(torch.cat([real, fake.to(real.dtype)]), cfg.augment),
+                                   torch.cat([labels, labels]))
+            d_real, d_fake = scores.float().chunk(2)
+            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        _, g_labels = batch()
+        with autocast:
+            loss_g = -discriminator(augment(generator(noise(), g_labels), cfg.augment),
+                                    g_labels).float().mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        _update_ema(nets.ema, nets.generator, cfg.ema_decay)
+
+        values = (loss_d.item(), loss_g.item())
+        if not all(math.isfinite(v) and abs(v) < cfg.divergence_loss for v in values):
+            raise TrainingDiverged(
+                f"step {step + 1}: loss_d={values[0]:.4g} loss_g={values[1]:.4g}; training "
+                f"stopped, the last good checkpoint (step {_saved_step(state_path)}) is kept "
+                f"in {run_dir}")
+        totals["loss_d"] += values[0]
+        totals["loss_g"] += values[1]
+        step += 1
+        over_budget = (cfg.max_minutes is not None
+                       and time.perf_counter() - start > cfg.max_minutes * 60)
+        if step % cfg.tick_steps == 0 or step == cfg.max_steps or over_budget:
+            steps_in_tick = (step - 1) % cfg.tick_steps + 1
+            seconds = time.perf_counter() - tick_start
+            metrics = {"loss_d": totals["loss_d"] / steps_in_tick,
+                       "loss_g": totals["loss_g"] / steps_in_tick,
+                       "kimg": step * cfg.batch_size * world / 1000,
+                       "images_per_second": steps_in_tick * cfg.batch_size * world / seconds}
+            if rank == 0:
+                checkpoint.save({"generator": nets.generator.state_dict(),
+                                 "discriminator": nets.discriminator.state_dict(),
+                                 "ema": nets.ema.state_dict(), "opt_g": opt_g.state_dict(),
+                                 "opt_d": opt_d.state_dict(), "rng": _rng_state(data_rng),
+                                 "step": step, "architecture": nets.arch,
+                                 "vocabulary": data.vocabulary.to_json(),
+                                 "config": cfg.to_json()}, state_path)
+                _append_tick(run_dir, step, metrics)
+                tracker.log_metrics(metrics, step)
+                tracker.log_image(grid(sample(nets.ema, grid_z, grid_labels, device)),
+                                  f"samples/step-{step:07d}.png")
+            if on_tick:
+                on_tick(step)
+            totals, tick_start = {"loss_d": 0.0, "loss_g": 0.0}, time.perf_counter()
+            if over_budget:
+                stopped_by = "max_minutes"
+                break
+    seconds = time.perf_counter() - start
+    seen = (step - started_at_step) * cfg.batch_size * world
+    return TrainResult(run_dir, step, seen, seconds, seen / max(seconds, 1e-9), stopped_by)
+
+
+def throughput(cfg: TrainConfig, data: ImageSet, steps: int, warmup_steps: int = 0) -> float:
+    """Images/s of the training loop over ``steps`` steps (after an untimed warm-up run,
+    which on CUDA absorbs compilation and cuDNN autotuning)."""
+    import tempfile
+
+    for n, timed in ((warmup_steps, False), (steps, True)):
+        if n == 0:
+            continue
+        kimg = n * cfg.batch_size / 1000
+        run = replace(cfg, max_kimg=kimg, tick_kimg=kimg, max_minutes=None)
+        with tempfile.TemporaryDirectory() as tmp:
+            rate = training_loop(run, Path(tmp), data).images_per_second
+        if timed:
+            return rate
+    raise ValueError("steps must be >= 1")
+
+
+@torch.no_grad()
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for target, source in zip(ema.parameters(), model.parameters(), strict=True):
+        target.lerp_(source.detach(), 1 - decay)
+    for target, source in zip(ema.buffers(), model.buffers(), strict=True):
+        target.copy_(source)
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor,
+           device: torch.device | str = "cpu", batch_size: int = 512) -> torch.Tensor:
+    """uint8 images from (z, labels), in batches, in eval mode."""
+    was_training = generator.training
+    generator.eval()
+    out = [to_uint8(generator(z[i:i + batch_size].to(device),
+                              labels[i:i + batch_size].to(device)).float()).cpu()
+           for i in range(0, len(z), batch_size)]
+    generator.train(was_training)
+    return torch.cat(out)
+
+
+def _append_tick(run_dir: Path, step: int, metrics: dict[str, float]) -> None:
+    with (run_dir / "ticks.jsonl").open("a") as handle:
+        handle.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+def _truncate_ticks(run_dir: Path, step: int) -> None:
+    """Forget ticks logged after the checkpoint we resume from (the crash lost them)."""
+    path = run_dir / "ticks.jsonl"
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines()
+                if line and json.loads(line)["step"] <= step]
+        path.write_text("".join(f"{line}\n" for line in kept))
+
+
+def _saved_step(path: Path) -> str:
+    try:
+        return str(checkpoint.load(path)["step"])
+    except Exception:
+        return "none"
+
+
+def read_ticks(run_dir: Path) -> list[dict[str, float]]:
+    path = run_dir / "ticks.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line]

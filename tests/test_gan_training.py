@@ -1,0 +1,188 @@
+"""The GAN training loop on real Fashion-MNIST: baby runs on CPU, resume, faults, MLflow."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+import torch
+from conftest import run_cli, shared
+
+from gan import checkpoint, evaluate, publish
+from gan.config import build
+from gan.data import load
+from gan.encoder import train as train_encoder
+from gan.train import Networks, TrainingDiverged, read_ticks, training_loop
+from pipeline.errors import UnusableInputError
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    """Real Fashion-MNIST: the shared copy (the loader would also find the Debian one)."""
+    os.environ.setdefault("FASHION_MNIST_DIR", str(shared("fashion-mnist")))
+    return load("fashion-mnist", "train", limit=2048), load("fashion-mnist", "test", limit=1000)
+
+
+def baby(**overrides):
+    return build("fashion-mnist", "baby", **overrides)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_baby_preset_trains_in_seconds_and_logs_every_tick(fmnist, tmp_path):
+    cfg = baby()
+    result = training_loop(cfg, tmp_path, fmnist[0])
+    assert result.step == cfg.max_steps == 8
+    ticks = read_ticks(tmp_path)
+    assert [t["step"] for t in ticks] == [2, 4, 6, 8]
+    assert all(set(t) >= {"loss_d", "loss_g", "kimg", "images_per_second"} for t in ticks)
+    state = checkpoint.load(tmp_path / checkpoint.STATE_FILE, Networks.build(cfg, fmnist[0]).arch)
+    assert state["step"] == 8 and json.loads(state["config"])["preset"] == "baby"
+
+
+def test_resume_after_a_kill_repeats_the_uninterrupted_run(fmnist, tmp_path):
+    cfg = baby(max_kimg=0.192)  # 12 steps, 6 ticks
+    straight = tmp_path / "straight"
+    training_loop(cfg, straight, fmnist[0])
+
+    crashed = tmp_path / "crashed"
+
+    def kill_after_tick_3(step):
+        if step == 6:
+            raise Killed
+
+    with pytest.raises(Killed):
+        training_loop(cfg, crashed, fmnist[0], on_tick=kill_after_tick_3)
+    assert checkpoint.load(crashed / checkpoint.STATE_FILE)["step"] == 6
+    result = training_loop(cfg, crashed, fmnist[0], resume=True)
+    assert result.step == 12
+    a, b = read_ticks(straight), read_ticks(crashed)
+    assert [t["step"] for t in a] == [t["step"] for t in b]
+    for x, y in zip(a, b, strict=True):
+        assert x["loss_d"] == pytest.approx(y["loss_d"], abs=1e-6)
+        assert x["loss_g"] == pytest.approx(y["loss_g"], abs=1e-6)
+    final_a = torch.load(straight / checkpoint.STATE_FILE, weights_only=True)["ema"]
+    final_b = torch.load(crashed / checkpoint.STATE_FILE, weights_only=True)["ema"]
+    assert all(torch.allclose(final_a[k].float(), final_b[k].float()) for k in final_a)
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(fmnist, tmp_path):
+    cfg = baby(max_kimg=0.064)  # 4 steps
+    training_loop(cfg, tmp_path, fmnist[0])
+    exploding = dataclasses.replace(cfg, max_kimg=0.128, divergence_loss=1e-9)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint \\(step 4\\) is kept"):
+        training_loop(exploding, tmp_path, fmnist[0], resume=True)
+    assert checkpoint.load(tmp_path / checkpoint.STATE_FILE)["step"] == 4
+
+
+def test_checkpoint_of_other_networks_is_refused(fmnist, tmp_path):
+    training_loop(baby(), tmp_path, fmnist[0])
+    wider = baby(g_width=16)
+    with pytest.raises(UnusableInputError, match="made for other networks"):
+        training_loop(wider, tmp_path, fmnist[0], resume=True)
+
+
+def test_metrics_floor_model_ceiling_on_a_trained_vs_untrained_pair(fmnist, tmp_path):
+    train, test = fmnist
+    cfg = baby(max_kimg=4.8, tick_kimg=4.8, limit_images=None, g_width=16, d_width=16)
+    training_loop(cfg, tmp_path, train)
+    nets = Networks.build(cfg, train)
+    nets.ema.load_state_dict(torch.load(tmp_path / checkpoint.STATE_FILE,
+                                        weights_only=True)["ema"])
+    encoder = train_encoder(train, test, "baby")
+    n = 500
+    model = evaluate.score_generator(nets.ema, cfg.z_dim, encoder, train, test, n)
+    floor = evaluate.score_real(encoder, train, test, n)
+    ceiling = evaluate.score_untrained(cfg, encoder, train, test, n)
+    assert floor["fd"] < model["fd"] < ceiling["fd"]
+    assert floor["kid"] < model["kid"] < ceiling["kid"]
+    assert floor["precision"] > ceiling["precision"]
+
+
+def test_empty_item_store_is_a_clear_error(tmp_path):
+    from pipeline.settings import Settings
+
+    with pytest.raises(UnusableInputError, match="no items under"):
+        load("items", "train", Settings(home=str(tmp_path)))
+
+
+def test_cli_train_registers_aliases_then_samples(home, tmp_path, fmnist):
+    first = run_cli(["gan", "train", "--preset", "baby", "--run-name", "first"], home)
+    assert first.returncode == 0, first.stderr
+    one = json.loads(first.stdout.strip().splitlines()[-1])
+    assert one["steps"] == 8 and one["champion"] and one["model_version"] == "1"
+    assert {"fd", "kid", "precision", "recall", "memorisation"} <= set(one)
+
+    out = tmp_path / "designs"
+    sampled = run_cli(["gan", "sample", "--condition", "category=Dress", "--n", "6",
+                       "--out", str(out)], home)
+    assert sampled.returncode == 0, sampled.stderr
+    assert len(list(out.glob("sample-*.png"))) == 6 and (out / "grid.png").exists()
+
+    bad = run_cli(["gan", "sample", "--condition", "category=Cape", "--out", str(out)], home)
+    assert bad.returncode == 2
+    assert "unknown value 'Cape' for category; valid: unknown, Ankle boot" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    client = MlflowClient()
+    run = client.get_run(one["mlflow_run_id"])
+    assert run.data.params["preset"] == "baby"
+    history = client.get_metric_history(run.info.run_id, "loss_d")
+    assert [m.step for m in history] == [2, 4, 6, 8]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.json", "samples"} <= artifacts
+    grids = client.list_artifacts(run.info.run_id, "samples")
+    assert len(grids) == 4, "one sample grid per tick"
+    # MLflow 3 keeps the logged model as its own entity, linked to the run and the registry.
+    assert client.get_model_version("stylecast-gan", "1").run_id == run.info.run_id
+    assert client.get_model_version_by_alias("stylecast-encoder", "fashion-mnist")
+
+    # A second, worse-or-better model: candidate always moves; champion only if FD improves.
+    second = run_cli(["gan", "train", "--preset", "baby", "--run-name", "second",
+                      "--seed", "1"], home)
+    two = json.loads(second.stdout.strip().splitlines()[-1])
+    candidate = str(client.get_model_version_by_alias("stylecast-gan", "candidate").version)
+    champion = str(client.get_model_version_by_alias("stylecast-gan", "champion").version)
+    assert candidate == "2"
+    assert champion == ("2" if two["fd"] < one["fd"] else "1")
+    assert two["champion"] == (champion == "2")
+
+
+def test_promotion_rule(tmp_path, monkeypatch):
+    """Champion moves only on a better FD scored with the same encoder version."""
+    import mlflow
+
+    from gan.conditioning import Vocabulary
+    from gan.networks import Generator, architecture
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    vocabulary = Vocabulary.from_values({"category": ["a", "b"]})
+    g = Generator(28, 1, vocabulary.sizes, 8, 4)
+    arch = architecture(28, 1, vocabulary.sizes, 8, 4)
+
+    def register(fd, encoder_version):
+        with mlflow.start_run():
+            mlflow.log_metric("final.fd", fd)
+            version = publish.log_generator(g, vocabulary, arch, tmp_path, encoder_version)
+            return version, publish.promote_if_better(version, fd, encoder_version)
+
+    assert register(10.0, "1")[1][0] is True
+    assert register(12.0, "1")[1][0] is False
+    assert register(8.0, "1")[1][0] is True
+    promoted, why = register(1.0, "2")[1]
+    assert promoted is False and "another encoder" in why
+
+
+def test_mlflow_unreachable_fails_before_training(home):
+    done = run_cli(["gan", "train", "--preset", "baby"], home,
+                   MLFLOW_TRACKING_URI="http://127.0.0.1:9")
+    assert done.returncode == 2 and "unreachable" in done.stderr
+    assert not (home / "gan").exists(), "nothing was started"

@@ -1,0 +1,114 @@
+"""GAN building blocks: conditions, networks, augmentation, safe checkpoints, metrics."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from gan import checkpoint, metrics
+from gan.augment import augment
+from gan.conditioning import Vocabulary, drop_conditions
+from gan.networks import Discriminator, Generator
+from pipeline.errors import UnusableInputError
+
+VOCAB = Vocabulary.from_values({"articleType": ["Dresses", "Shirts"],
+                                "baseColour": ["Red", "Blue", "Black"]})
+
+
+def test_vocabulary_has_unknown_first_and_parses_partial_conditions():
+    assert VOCAB.values("articleType") == ("unknown", "Dresses", "Shirts")
+    assert VOCAB.parse("articleType=Dresses,baseColour=Red").tolist() == [[1, 3]]
+    assert VOCAB.parse("baseColour=Blue").tolist() == [[0, 2]], "left out = unknown"
+    assert VOCAB.encode([{"articleType": "Hats"}]).tolist() == [[0, 0]]
+    assert Vocabulary.from_json(VOCAB.to_json()) == VOCAB
+
+
+@pytest.mark.parametrize("condition, message", [
+    ("season=Summer", "unknown attribute 'season'; valid: articleType, baseColour"),
+    ("articleType=Hats", "unknown value 'Hats' for articleType; valid: unknown, Dresses, Shirts"),
+    ("Dresses", "is not attribute=value"),
+])
+def test_bad_conditions_name_the_valid_choices(condition, message):
+    with pytest.raises(UnusableInputError, match=message):
+        VOCAB.parse(condition)
+
+
+def test_condition_dropout_hides_values_as_unknown():
+    labels = torch.ones(10_000, 2, dtype=torch.long)
+    dropped = drop_conditions(labels, 0.25, torch.Generator().manual_seed(0))
+    assert 0.23 < (dropped == 0).float().mean() < 0.27
+    assert drop_conditions(labels, 0.0) is labels
+
+
+@pytest.mark.parametrize("resolution, channels", [(28, 1), (64, 3)])
+def test_networks_shapes_and_the_condition_matters(resolution, channels):
+    g = Generator(resolution, channels, VOCAB.sizes, z_dim=16, width=8).eval()
+    d = Discriminator(resolution, channels, VOCAB.sizes, width=8)
+    z = torch.randn(4, 16)
+    red, blue = VOCAB.parse("baseColour=Red").repeat(4, 1), VOCAB.parse("baseColour=Blue")
+    images = g(z, red)
+    assert images.shape == (4, channels, resolution, resolution)
+    assert images.min() >= -1 and images.max() <= 1
+    assert d(images, red).shape == (4,)
+    torch.nn.init.normal_(g.embed.tables[1].weight)
+    assert not torch.allclose(g(z, red), g(z, blue.repeat(4, 1)))
+
+
+def test_augmentation_is_differentiable_and_keeps_shape():
+    x = torch.randn(4, 3, 64, 64, requires_grad=True)
+    y = augment(x, "translation,cutout,colour")
+    y.sum().backward()
+    assert y.shape == x.shape and x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_checkpoints_are_atomic_and_never_unpickle_code(tmp_path, monkeypatch):
+    path = tmp_path / "state.pt"
+    checkpoint.save({"step": 1, "w": torch.ones(2)}, path)
+
+    def crash(obj, f, *args, **kwargs):
+        open(f, "wb").write(b"half a checkpoint")  # noqa: SIM115 - a crash mid-write
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save({"step": 2}, path)
+    monkeypatch.undo()
+    assert checkpoint.load(path)["step"] == 1, "the good checkpoint survived"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"], "no temp file left"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"step": Payload()}, evil)
+    with pytest.raises(UnusableInputError, match="cannot be loaded safely"):
+        checkpoint.load(evil)
+    with pytest.raises(UnusableInputError, match="made for other networks"):
+        checkpoint.save({"architecture": {"resolution": 28}}, path)
+        checkpoint.load(path, {"resolution": 64})
+
+
+def test_metrics_on_known_distributions():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(600, 8, generator=generator)
+    same = torch.randn(600, 8, generator=generator)
+    train = torch.randn(600, 8, generator=generator)
+    shifted = torch.randn(600, 8, generator=generator) + 3
+    collapsed = real[:5].repeat(120, 1) + 0.01 * torch.randn(600, 8, generator=generator)
+
+    def evaluation(fake):
+        return metrics.Evaluation(encoder=None, real=real, train=train, fake=fake,
+                                  fake_images=None, fake_labels=None, real_accuracy={})
+
+    close, far, mode = (evaluation(f) for f in (same, shifted, collapsed))
+    assert metrics.fd(close)["fd"] < 0.5 < 50 < metrics.fd(far)["fd"]
+    assert abs(metrics.kid(close)["kid"]) < 0.01 < metrics.kid(far)["kid"]
+    pr_close, pr_mode = metrics.precision_recall(close), metrics.precision_recall(mode)
+    assert pr_close["precision"] > 0.8 and pr_close["recall"] > 0.8
+    assert pr_mode["precision"] > 0.9 and pr_mode["recall"] < 0.1, "mode collapse: recall drops"
+    assert metrics.precision_recall(far)["precision"] < 0.05
+    assert metrics.memorisation(evaluation(train[:100] + 1e-4))["memorisation"] > 0.9
+    assert metrics.memorisation(close)["memorisation"] < 0.15
