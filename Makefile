@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint clean fashion-mnist benchmark-ingest benchmark-forecast
+.PHONY: setup demo test lint clean fashion-mnist benchmark-ingest benchmark-forecast benchmark-gan
 
 setup: $(STAMP) fashion-mnist
 
@@ -60,6 +60,9 @@ benchmark-ingest: setup
 
 benchmark-forecast: setup
 	$(BIN)/python benchmarks/forecast.py
+
+benchmark-gan: setup
+	$(BIN)/python benchmarks/gan.py
 
 clean:
 	rm -rf $(VENV) stylecast-home .pytest_cache

@@ -43,6 +43,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     augment: str = "translation,cutout"
     condition_dropout: float = 0.1
+    minibatch_std: bool = False          # discriminator sees batch variety; slower on CPU
     max_kimg: float = 300.0
     max_minutes: float | None = None     # wall-clock budget; stops at a tick boundary
     tick_kimg: float = 6.4

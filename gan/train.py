@@ -78,10 +78,12 @@ class Networks:
     def build(cls, cfg: TrainConfig, data: ImageSet) -> Networks:
         sizes = data.vocabulary.sizes
         generator = Generator(data.resolution, data.channels, sizes, cfg.z_dim, cfg.g_width)
-        discriminator = Discriminator(data.resolution, data.channels, sizes, cfg.d_width)
+        discriminator = Discriminator(data.resolution, data.channels, sizes, cfg.d_width,
+                                      cfg.minibatch_std)
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
         arch = architecture(data.resolution, data.channels, sizes, cfg.z_dim, cfg.g_width)
-        return cls(generator, discriminator, ema, {**arch, "d_width": cfg.d_width})
+        return cls(generator, discriminator, ema,
+                   {**arch, "d_width": cfg.d_width, "minibatch_std": cfg.minibatch_std})
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -184,7 +186,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
                 fake = generator(noise(), labels)
             # Real and fake in one forward: one DDP reduction, one pass over the weights.
             scores = discriminator(augment(torch.cat([real, fake.to(real.dtype)]), cfg.augment),
-                                   torch.cat([labels, labels]))
+                                   torch.cat([labels, labels]), sets=2)
             d_real, d_fake = scores.float().chunk(2)
             loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         opt_d.zero_grad(set_to_none=True)

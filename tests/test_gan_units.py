@@ -112,3 +112,17 @@ def test_metrics_on_known_distributions():
     assert metrics.precision_recall(far)["precision"] < 0.05
     assert metrics.memorisation(evaluation(train[:100] + 1e-4))["memorisation"] > 0.9
     assert metrics.memorisation(close)["memorisation"] < 0.15
+
+
+def test_minibatch_stddev_keeps_real_and_fake_sets_apart():
+    from gan.networks import minibatch_stddev
+
+    alike = torch.ones(8, 2, 3, 3)               # a collapsed "fake" half: no spread at all
+    varied = torch.randn(8, 2, 3, 3) * 5         # a varied "real" half
+    out = minibatch_stddev(torch.cat([varied, alike]), sets=2)
+    assert out.shape == (16, 3, 3, 3)
+    assert (out[8:, 2] < 1e-3).all(), "the collapsed half is seen as collapsed"
+    assert (out[:8, 2] > 1).all()
+    d = Discriminator(28, 1, VOCAB.sizes, width=8, minibatch_std=True)
+    scores = d(torch.randn(6, 1, 28, 28), torch.zeros(6, 2, dtype=torch.long), sets=2)
+    assert scores.shape == (6,)
