@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pipeline.errors import StyleCastError, UnusableInputError
+from forecasting import cli as forecasting_cli
+from gan import cli as gan_cli
+from pipeline.cli_support import fails_cleanly, progress_bar
+from pipeline.errors import UnusableInputError
 
 app = typer.Typer(
     help="StyleCast: fashion trend forecasting from runway, catalogue and street-style data.",
@@ -29,49 +27,12 @@ app.add_typer(sources_app, name="sources")
 gan_app = typer.Typer(help="Conditional GAN: train designs per attribute, sample them.",
                       no_args_is_help=True)
 app.add_typer(gan_app, name="gan")
+gan_app.command("train")(gan_cli.gan_train)
+gan_app.command("sample")(gan_cli.gan_sample)
 encoder_app = typer.Typer(help="The catalogue classifier: GAN metrics' features and item "
                                "embeddings.", no_args_is_help=True)
 app.add_typer(encoder_app, name="encoder")
-err_console = Console(stderr=True)
-
-
-def fails_cleanly(command: Callable) -> Callable:
-    """Unusable input (exit 2) or a failed job (exit 3): one line on stderr, no traceback."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except StyleCastError as err:
-            err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True,
-                              highlight=False)
-            raise typer.Exit(err.exit_code) from None
-    return wrapper
-
-
-class ProgressBar:
-    """A rich progress bar on stderr (stdout stays machine-readable); silent when not a TTY."""
-
-    def __init__(self, bar: Progress, description: str) -> None:
-        self._bar = bar
-        self._task = bar.add_task(description, total=None)
-
-    def start(self, total: int) -> None:
-        self._bar.update(self._task, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        self._bar.advance(self._task, n)
-
-
-@contextlib.contextmanager
-def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressBar]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True,
-                  disable=not err_console.is_terminal) as bar:
-        progress = ProgressBar(bar, description)
-        if total is not None:
-            progress.start(total)
-        yield progress
+encoder_app.command("train")(gan_cli.encoder_train)
 
 
 @app.command()
@@ -191,44 +152,6 @@ def streetstyle_source(
     _write_manifest(streetstyle.to_manifest(observations), out)
 
 
-def _levels(values: list[str], extra: list[str]) -> tuple[int, ...]:
-    """``--level 80 95``, ``--level 80 --level 95`` or ``--level 80,95``.
-
-    click options take one value each, so the numbers after the first arrive as extra
-    arguments; anything else there is a mistake worth naming.
-    """
-    try:
-        return tuple(int(v) for value in [*values, *extra] for v in value.split(",")
-                     if v.strip())
-    except ValueError:
-        raise UnusableInputError(f"unexpected argument(s) {' '.join(extra)}" if extra else
-                                 f"--level takes integers such as 80 or 95, got {values}"
-                                 ) from None
-
-
-def _forecast_config(horizon: int, season_length: int, freq: str | None,
-                     levels: tuple[int, ...], windows: int, candidates: str | None, gaps: str,
-                     shares: bool):
-    from forecasting.engine import DEFAULT_CANDIDATES, ForecastConfig
-
-    names = tuple(c.strip() for c in candidates.split(",")) if candidates else DEFAULT_CANDIDATES
-    return ForecastConfig(horizon=horizon, season_length=season_length, freq=freq,
-                          levels=levels, windows=windows, candidates=names, gaps=gaps,
-                          shares=shares)
-
-
-Horizon = Annotated[int, typer.Option("--horizon", "-h", help="Periods to forecast.")]
-SeasonLength = Annotated[int, typer.Option(help="Periods per season (12 monthly, 52 weekly).")]
-Freq = Annotated[str | None, typer.Option(help="Pandas frequency (MS, W-MON, D) (default: "
-                                                "inferred from the dates).")]
-Level = Annotated[list[str], typer.Option(help="Interval levels in %: --level 80 95.")]
-Windows = Annotated[int, typer.Option(help="Rolling-origin backtest windows.")]
-Gaps = Annotated[str, typer.Option(help="Missing periods: reject the series, fill with zero, "
-                                        "or interpolate.")]
-Shares = Annotated[bool, typer.Option(help="Values are shares: demand [0, 1], clip intervals.")]
-Track = Annotated[bool, typer.Option(help="Log to the MLflow experiment stylecast-forecast.")]
-
-
 @app.command("series")
 @fails_cleanly
 def series_command(
@@ -245,148 +168,8 @@ def series_command(
     typer.echo(json.dumps(build(Settings.from_env(), min_share, out)))
 
 
-Dataset = Annotated[str, typer.Option(help="fashion-mnist (28x28 grey) or items (64x64 RGB "
-                                            "from the ingested store).")]
-Preset = Annotated[str, typer.Option(help="baby (seconds, CPU), small (CPU) or full (GPU).")]
-
-
-@gan_app.command("train")
-@fails_cleanly
-def gan_train(
-    dataset: Dataset = "fashion-mnist",
-    preset: Preset = "small",
-    config: Annotated[Path | None, typer.Option(help="JSON/YAML overriding the preset.")] = None,
-    max_kimg: Annotated[float | None, typer.Option(help="Stop after this many thousand "
-                                                        "images.")] = None,
-    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget.")] = None,
-    attributes: Annotated[str | None, typer.Option(help="items: comma-separated condition "
-                                                        "attributes (default: chosen).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    resume: Annotated[str | None, typer.Option(help="Continue this run (name or folder).")]
-    = None,
-    run_name: Annotated[str | None, typer.Option(help="Name of a new run's folder.")] = None,
-) -> None:
-    """Train the conditional GAN; log to MLflow, register stylecast-gan (alias candidate,
-    champion when it beats the champion's FD). Exit 3 when training diverges."""
-    from gan.run import train_gan
-    from pipeline.settings import Settings
-
-    settings = Settings.from_env()
-    summary = train_gan(settings, dataset, preset, config, resume, run_name, max_kimg=max_kimg,
-                        max_minutes=max_minutes, seed=seed,
-                        device=device or (settings.device if settings.device != "auto"
-                                          else None),
-                        attributes=tuple(attributes.split(",")) if attributes else None)
-    typer.echo(json.dumps(summary))
-
-
-@gan_app.command("sample")
-@fails_cleanly
-def gan_sample(
-    out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")],
-    model: Annotated[str, typer.Option(help="models:/..., runs:/... or a generator.pt.")]
-    = "models:/stylecast-gan@champion",
-    condition: Annotated[str, typer.Option(help="e.g. 'articleType=Dresses,baseColour=Red'; "
-                                                "attributes left out are unknown.")] = "",
-    n: Annotated[int, typer.Option(help="Number of images.")] = 64,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-) -> None:
-    """Generate designs for a condition: PNG files and a grid."""
-    from gan.run import sample_command
-    from pipeline.settings import Settings
-
-    typer.echo(json.dumps(sample_command(Settings.from_env(), model, condition, n, out, seed)))
-
-
-@encoder_app.command("train")
-@fails_cleanly
-def encoder_train(dataset: Dataset = "fashion-mnist", preset: Preset = "small") -> None:
-    """Train the catalogue classifier; register it as stylecast-encoder (alias = dataset)."""
-    from gan.run import train_encoder_command
-    from pipeline.settings import Settings
-
-    typer.echo(json.dumps(train_encoder_command(Settings.from_env(), dataset, preset)))
-
-
-EXTRA_LEVELS = {"allow_extra_args": True, "ignore_unknown_options": False}
-
-
-@app.command(context_settings=EXTRA_LEVELS)
-@fails_cleanly
-def forecast(
-    ctx: typer.Context,
-    series: Annotated[str, typer.Argument(help="Long-format unique_id, ds, y (CSV or Parquet).")],
-    out: Annotated[str, typer.Option(help="Forecasts file (.csv or .parquet).")],
-    horizon: Horizon,
-    season_length: SeasonLength,
-    freq: Freq = None,
-    level: Level = ["80", "95"],  # noqa: B006 - typer reads the default, never mutates it
-    models: Annotated[str, typer.Option(help="'default': the chosen model's rows only; "
-                                             "'all': every model's rows too.")] = "default",
-    candidates: Annotated[str | None, typer.Option(
-        help="Comma-separated models to choose from (default: seasonal_naive,auto_theta,"
-             "global_gbm); also auto_ets, auto_arima.")] = None,
-    windows: Windows = 3,
-    gaps: Gaps = "reject",
-    shares: Shares = False,
-    trends: Annotated[str | None, typer.Option(help="Also write trend scores here.")] = None,
-    track: Track = True,
-) -> None:
-    """Forecast every series with the model (or ensemble) that won the backtest.
-
-    Writes unique_id, ds, model, yhat and conformal intervals; prints a JSON summary with the
-    chosen model, rising/stable/declining counts and every problem series with its reason.
-    """
-    from forecasting.run import forecast_file
-    from pipeline.settings import Settings
-
-    if models not in ("default", "all"):
-        raise UnusableInputError(f"--models is 'default' or 'all', got {models!r}")
-    config = _forecast_config(horizon, season_length, freq, _levels(level, ctx.args), windows,
-                              candidates, gaps, shares)
-    summary = forecast_file(series, out, config, Settings.from_env(), all_models=models == "all",
-                            trends_uri=trends, track=track)
-    typer.echo(json.dumps(summary, default=str))
-
-
-@app.command(context_settings=EXTRA_LEVELS)
-@fails_cleanly
-def backtest(
-    ctx: typer.Context,
-    series: Annotated[str, typer.Argument(help="Long-format unique_id, ds, y (CSV or Parquet).")],
-    horizon: Horizon,
-    season_length: SeasonLength,
-    windows: Windows = 3,
-    freq: Freq = None,
-    level: Level = ["80", "95"],  # noqa: B006
-    models: Annotated[str, typer.Option(help="Comma-separated models to compare.")]
-    = "seasonal_naive,auto_ets,auto_theta,global_gbm",
-    gaps: Gaps = "reject",
-    shares: Shares = False,
-    out: Annotated[str | None, typer.Option(help="Metrics table file (default: "
-                                                 "$STYLECAST_HOME/backtests/<hash>/metrics.csv)")]
-    = None,
-    track: Track = True,
-) -> None:
-    """Rolling-origin backtest: MASE, sMAPE, WAPE, interval coverage per model (and ensembles)."""
-    from forecasting.run import backtest_file
-    from pipeline.settings import Settings
-
-    config = _forecast_config(horizon, season_length, freq, _levels(level, ctx.args), windows,
-                              models, gaps, shares)
-    table, summary = backtest_file(series, config, Settings.from_env(), config.candidates,
-                                   out, track)
-    shown = Table(title=f"backtest: {windows} windows x {horizon} periods (full table: "
-                        f"{summary['out']})")
-    columns = [c for c in ("model", "mase", "smape", "wape", *(f"coverage_{lv}" for lv in
-               config.levels), "seconds") if c in table.columns]
-    for column in columns:
-        shown.add_column(column.replace("coverage_", "cov"), justify="right")
-    for row in table[columns].itertuples(index=False):
-        shown.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
-    err_console.print(shown)
-    typer.echo(json.dumps(summary, default=str))
+app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.forecast)
+app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.backtest)
 
 
 @app.command()

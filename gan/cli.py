@@ -1,0 +1,71 @@
+"""``stylecast gan train|sample`` and ``stylecast encoder train``; torch loads lazily."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.cli_support import fails_cleanly
+
+Dataset = Annotated[str, typer.Option(help="fashion-mnist (28x28 grey) or items (64x64 RGB "
+                                            "from the ingested store).")]
+Preset = Annotated[str, typer.Option(help="baby (seconds, CPU), small (CPU) or full (GPU).")]
+
+
+@fails_cleanly
+def gan_train(
+    dataset: Dataset = "fashion-mnist",
+    preset: Preset = "small",
+    config: Annotated[Path | None, typer.Option(help="JSON/YAML overriding the preset.")] = None,
+    max_kimg: Annotated[float | None, typer.Option(help="Stop after this many thousand "
+                                                        "images.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget.")] = None,
+    attributes: Annotated[str | None, typer.Option(help="items: comma-separated condition "
+                                                        "attributes (default: chosen).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue this run (name or folder).")]
+    = None,
+    run_name: Annotated[str | None, typer.Option(help="Name of a new run's folder.")] = None,
+) -> None:
+    """Train the conditional GAN; log to MLflow, register stylecast-gan (alias candidate,
+    champion when it beats the champion's FD). Exit 3 when training diverges."""
+    from gan.run import train_gan
+    from pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    summary = train_gan(settings, dataset, preset, config, resume, run_name, max_kimg=max_kimg,
+                        max_minutes=max_minutes, seed=seed,
+                        device=device or (settings.device if settings.device != "auto"
+                                          else None),
+                        attributes=tuple(attributes.split(",")) if attributes else None)
+    typer.echo(json.dumps(summary))
+
+
+@fails_cleanly
+def gan_sample(
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")],
+    model: Annotated[str, typer.Option(help="models:/..., runs:/... or a generator.pt.")]
+    = "models:/stylecast-gan@champion",
+    condition: Annotated[str, typer.Option(help="e.g. 'articleType=Dresses,baseColour=Red'; "
+                                                "attributes left out are unknown.")] = "",
+    n: Annotated[int, typer.Option(help="Number of images.")] = 64,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Generate designs for a condition: PNG files and a grid."""
+    from gan.run import sample_command
+    from pipeline.settings import Settings
+
+    typer.echo(json.dumps(sample_command(Settings.from_env(), model, condition, n, out, seed)))
+
+
+@fails_cleanly
+def encoder_train(dataset: Dataset = "fashion-mnist", preset: Preset = "small") -> None:
+    """Train the catalogue classifier; register it as stylecast-encoder (alias = dataset)."""
+    from gan.run import train_encoder_command
+    from pipeline.settings import Settings
+
+    typer.echo(json.dumps(train_encoder_command(Settings.from_env(), dataset, preset)))

@@ -1,0 +1,55 @@
+"""What every ``stylecast`` command shares: one-line errors and progress bars on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pipeline.errors import StyleCastError
+
+err_console = Console(stderr=True)
+
+
+def fails_cleanly(command: Callable) -> Callable:
+    """Unusable input (exit 2) or a failed job (exit 3): one line on stderr, no traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except StyleCastError as err:
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True,
+                              highlight=False)
+            raise typer.Exit(err.exit_code) from None
+    return wrapper
+
+
+class ProgressBar:
+    """A rich progress bar on stderr (stdout stays machine-readable); silent when not a TTY."""
+
+    def __init__(self, bar: Progress, description: str) -> None:
+        self._bar = bar
+        self._task = bar.add_task(description, total=None)
+
+    def start(self, total: int) -> None:
+        self._bar.update(self._task, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressBar]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
+        progress = ProgressBar(bar, description)
+        if total is not None:
+            progress.start(total)
+        yield progress
