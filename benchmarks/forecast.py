@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import metrics, trend
-from forecasting.backtest import _truth, split
+from forecasting.backtest import holdout_truth, split
 from forecasting.engine import ForecastConfig, forecast
 from forecasting.models import GlobalGBM, StatsModel
 from pipeline.series import attribute_shares
@@ -53,7 +53,7 @@ def holdout(df: pd.DataFrame, h: int, m: int, freq: str, offset: int = 0,
     """Every contender on the same split; returns the metrics table and the default's result."""
     df = df.sort_values(["unique_id", "ds"], ignore_index=True)
     train, test = split(df, h, offset)
-    truth = _truth(train, test, m)
+    truth = holdout_truth(train, test, m)
     parts, seconds = [], {}
     for kind in PEERS:
         predicted, seconds[kind] = timed(
@@ -129,7 +129,7 @@ def noise_floor(series: pd.DataFrame, test: pd.DataFrame, train: pd.DataFrame, m
     """MASE of an oracle that knows each held-out month's true share: binomial noise only."""
     test = test.merge(series[["unique_id", "ds", "n"]], on=["unique_id", "ds"])
     expected_abs_noise = np.sqrt(2 / np.pi) * np.sqrt(test["y"] * (1 - test["y"]) / test["n"])
-    truth = _truth(train, test, m)
+    truth = holdout_truth(train, test, m)
     scale = truth.drop_duplicates("unique_id").set_index("unique_id")["scale"]
     per_series = (expected_abs_noise.groupby(test["unique_id"]).mean() / scale)
     return float(per_series.mean())

@@ -32,7 +32,7 @@ from gan import evaluate  # noqa: E402
 from gan.config import build  # noqa: E402
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_encoder  # noqa: E402
-from gan.train import Networks, throughput, training_loop  # noqa: E402
+from gan.train import load_trained, throughput, training_loop  # noqa: E402
 
 
 def main() -> None:
@@ -51,9 +51,7 @@ def main() -> None:
     cfg = build("fashion-mnist", "small", max_kimg=10_000.0, max_minutes=args.minutes)
     with tempfile.TemporaryDirectory() as tmp:
         result = training_loop(cfg, Path(tmp), train_set)
-        nets = Networks.build(cfg, train_set)
-        state = torch.load(Path(tmp) / "training-state.pt", weights_only=True)
-        nets.ema.load_state_dict(state["ema"])
+        nets = load_trained(cfg, train_set, Path(tmp))
     n = args.samples
     rows = {"trained (EMA generator)": evaluate.score_generator(nets.ema, cfg.z_dim, encoder,
                                                                 train_set, test_set, n),

@@ -31,7 +31,7 @@ from gan import evaluate  # noqa: E402
 from gan.config import build  # noqa: E402
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_encoder  # noqa: E402
-from gan.train import Networks, throughput, training_loop  # noqa: E402
+from gan.train import load_trained, throughput, training_loop  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 
 CATALOG = REPO.parent / "shared" / "data" / "fashion-product-images-small"
@@ -77,9 +77,7 @@ def main() -> None:
     encoder = train_encoder(train_set, test_set, "small")
     with tempfile.TemporaryDirectory() as tmp:
         result = training_loop(cfg, Path(tmp), train_set)
-        nets = Networks.build(cfg, train_set)
-        nets.ema.load_state_dict(torch.load(Path(tmp) / "training-state.pt",
-                                            weights_only=True)["ema"])
+        nets = load_trained(cfg, train_set, Path(tmp))
     n = min(args.samples, len(test_set))
     rows = {"trained": evaluate.score_generator(nets.ema, cfg.z_dim, encoder, train_set,
                                                 test_set, n, device=args.device),

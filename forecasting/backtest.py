@@ -66,7 +66,7 @@ def cross_validation(models: Sequence[Forecaster], df: pd.DataFrame, h: int, win
         if train.empty:
             result.skipped.append(f"window {window + 1}: no series long enough")
             continue
-        truth = _truth(train, test, season_length)
+        truth = holdout_truth(train, test, season_length)
         for template in models:
             model = copy.deepcopy(template)
             start = time.perf_counter()
@@ -81,7 +81,7 @@ def cross_validation(models: Sequence[Forecaster], df: pd.DataFrame, h: int, win
     return result
 
 
-def _truth(train: pd.DataFrame, test: pd.DataFrame, season_length: int) -> pd.DataFrame:
+def holdout_truth(train: pd.DataFrame, test: pd.DataFrame, season_length: int) -> pd.DataFrame:
     """The test rows with their window's cutoff, step number and MASE scale."""
     per_series = train.groupby("unique_id").agg(
         cutoff=("ds", "max"),

@@ -21,7 +21,7 @@ from gan.data import ImageSet, load
 from gan.encoder import TrainedEncoder
 from gan.encoder import train as train_encoder
 from gan.images import grid, png_bytes, write_pngs
-from gan.train import Networks, sample, training_loop
+from gan.train import load_trained, sample, training_loop
 from pipeline.errors import UnusableInputError
 from pipeline.settings import Settings, is_local, local_path
 from pipeline.tracking import check_reachable, mlflow_run
@@ -114,9 +114,7 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         if run_id is None:
             mlflow.log_artifact(str(run_dir / "config.json"))
         result = training_loop(cfg, run_dir, train, MlflowTracker(), resume=bool(resume))
-        nets = Networks.build(cfg, train)
-        nets.ema.load_state_dict(torch.load(run_dir / "training-state.pt",
-                                            weights_only=True)["ema"])
+        nets = load_trained(cfg, train, run_dir)
         encoder, encoder_version = ensure_encoder(settings, cfg.dataset, train, test,
                                                   "baby" if cfg.preset == "baby" else "small",
                                                   run_dir)

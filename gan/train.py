@@ -30,7 +30,7 @@ from torch import nn
 
 from gan import checkpoint
 from gan.augment import augment
-from gan.conditioning import Vocabulary, drop_conditions
+from gan.conditioning import drop_conditions
 from gan.config import TrainConfig
 from gan.data import ImageSet, to_float, to_uint8
 from gan.images import grid
@@ -117,7 +117,7 @@ def _set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator) -
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def fixed_grid_inputs(cfg: TrainConfig, vocabulary: Vocabulary, labels: torch.Tensor
+def fixed_grid_inputs(cfg: TrainConfig, labels: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """The same noise and conditions every tick, so grids show progress, not luck."""
     generator = torch.Generator().manual_seed(cfg.seed + 12345)
@@ -162,7 +162,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
     if cfg.compile and cuda:
         generator, discriminator = torch.compile(generator), torch.compile(discriminator)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.amp)
-    grid_z, grid_labels = fixed_grid_inputs(cfg, data.vocabulary, data.labels)
+    grid_z, grid_labels = fixed_grid_inputs(cfg, data.labels)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
         """Real images and their conditions, some hidden as unknown (condition dropout)."""
@@ -241,6 +241,16 @@ def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
     seconds = time.perf_counter() - start
     seen = (step - started_at_step) * cfg.batch_size * world
     return TrainResult(run_dir, step, seen, seconds, seen / max(seconds, 1e-9), stopped_by)
+
+
+def load_trained(cfg: TrainConfig, data: ImageSet, run_dir: Path) -> Networks:
+    """The networks of a run's last checkpoint (EMA generator included), loaded safely."""
+    nets = Networks.build(cfg, data)
+    state = checkpoint.load(run_dir / checkpoint.STATE_FILE, nets.arch)
+    for module, key in ((nets.generator, "generator"), (nets.discriminator, "discriminator"),
+                        (nets.ema, "ema")):
+        module.load_state_dict(state[key])
+    return nets
 
 
 def throughput(cfg: TrainConfig, data: ImageSet, steps: int, warmup_steps: int = 0) -> float:

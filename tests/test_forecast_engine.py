@@ -9,7 +9,7 @@ from conftest import shared
 from forecast_fixtures import seasonal_panel
 
 from forecasting import metrics, trend
-from forecasting.backtest import _truth, split
+from forecasting.backtest import holdout_truth, split
 from forecasting.engine import ENSEMBLES, ForecastConfig, forecast
 from forecasting.models import StatsModel
 
@@ -49,7 +49,7 @@ def test_choice_comes_from_backtest_windows_inside_the_training_data(aus_holdout
 
 def test_default_beats_seasonal_naive_on_real_held_out_apparel_data(aus_holdout):
     train, test, result = aus_holdout
-    truth = _truth(train, test, 12)
+    truth = holdout_truth(train, test, 12)
     naive = StatsModel("seasonal_naive", 12).fit(train).predict(12)
     rows = truth.merge(pd.concat([result.forecasts, naive]), on=["unique_id", "ds"])
     table = metrics.table(rows, levels=[80, 95]).set_index("model")

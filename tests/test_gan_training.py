@@ -14,7 +14,13 @@ from gan import checkpoint, evaluate, publish
 from gan.config import build
 from gan.data import load
 from gan.encoder import train as train_encoder
-from gan.train import Networks, TrainingDiverged, read_ticks, training_loop
+from gan.train import (
+    Networks,
+    TrainingDiverged,
+    load_trained,
+    read_ticks,
+    training_loop,
+)
 from pipeline.errors import UnusableInputError
 
 
@@ -90,9 +96,7 @@ def test_metrics_floor_model_ceiling_on_a_trained_vs_untrained_pair(fmnist, tmp_
     train, test = fmnist
     cfg = baby(max_kimg=4.8, tick_kimg=4.8, limit_images=None, g_width=16, d_width=16)
     training_loop(cfg, tmp_path, train)
-    nets = Networks.build(cfg, train)
-    nets.ema.load_state_dict(torch.load(tmp_path / checkpoint.STATE_FILE,
-                                        weights_only=True)["ema"])
+    nets = load_trained(cfg, train, tmp_path)
     encoder = train_encoder(train, test, "baby")
     n = 500
     model = evaluate.score_generator(nets.ema, cfg.z_dim, encoder, train, test, n)
