@@ -171,7 +171,12 @@ def load_encoder(dataset: str) -> tuple[TrainedEncoder, str] | None:
         version = MlflowClient().get_model_version_by_alias(ENCODER_MODEL, alias_for(dataset))
     except MlflowException:
         return None
-    path = _download(f"models:/{ENCODER_MODEL}/{version.version}", ENCODER_FILE)
-    return TrainedEncoder.load(path), str(version.version)
+    return load_encoder_version(str(version.version))
+
+
+def load_encoder_version(version: str) -> tuple[TrainedEncoder, str]:
+    """A given registry version of the encoder (an error naming it when it does not exist)."""
+    path = _download(f"models:/{ENCODER_MODEL}/{version}", ENCODER_FILE)
+    return TrainedEncoder.load(path), version
 
 

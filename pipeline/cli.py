@@ -14,6 +14,7 @@ from rich.table import Table
 
 from forecasting import cli as forecasting_cli
 from gan import cli as gan_cli
+from pipeline import cli_styles
 from pipeline.cli_support import fails_cleanly, progress_bar
 from pipeline.errors import UnusableInputError
 
@@ -160,12 +161,20 @@ def series_command(
     out: Annotated[str | None, typer.Option(help="Series file (default: "
                                                  "$STYLECAST_HOME/series/attribute_shares"
                                                  ".parquet).")] = None,
+    styles_week: Annotated[str | None, typer.Option(
+        help="Measure style series with this week's styles (default: the latest).")] = None,
 ) -> None:
-    """Weekly share of every attribute value over all ingested items (unique_id, ds, y, kind)."""
+    """Weekly share of every attribute value over all ingested items (unique_id, ds, y, kind),
+    and of every style (style_shares.parquet beside it) once `stylecast styles` has run."""
     from pipeline.series import build
     from pipeline.settings import Settings
 
-    typer.echo(json.dumps(build(Settings.from_env(), min_share, out)))
+    typer.echo(json.dumps(build(Settings.from_env(), min_share, out, styles_week)))
+
+
+app.command()(cli_styles.embed)
+app.command()(cli_styles.styles)
+app.command()(cli_styles.concepts)
 
 
 app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.forecast)

@@ -40,3 +40,14 @@ DUPLICATES = pa.schema([
     pa.field("sha256", pa.string()),
     pa.field("record_json", pa.string()),
 ])
+
+EMBEDDINGS_SCHEMA_VERSION = 1
+EMBEDDING_DIM = 128  # the catalogue encoder's penultimate layer (gan.encoder.EMBEDDING_DIM)
+
+EMBEDDINGS = with_schema_version(pa.schema([
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),  # of the item it was computed from
+    pa.field("iso_week", pa.string(), nullable=False),
+    pa.field("model_version", pa.string(), nullable=False),
+    pa.field("vector", pa.list_(pa.float32(), EMBEDDING_DIM), nullable=False),
+]), EMBEDDINGS_SCHEMA_VERSION)

@@ -22,6 +22,8 @@ from pipeline.settings import Settings
 from pipeline.weeks import parse_week
 
 ATTRIBUTE_KIND = "attribute"
+STYLE_KIND = "style"
+GROUP_ATTRIBUTE = "city"  # label-only street photos: every attribute also per city
 SERIES_COLUMNS = ["unique_id", "ds", "y", "kind", "count", "n"]
 
 
@@ -57,23 +59,50 @@ def attribute_shares(observations: pd.DataFrame, date_column: str, attributes: S
 
 
 def item_attribute_shares(items: pa.Table, min_mean_share: float = 0.0) -> pd.DataFrame:
-    """Weekly shares from the items dataset (``iso_week`` + the ``attributes`` map)."""
+    """Weekly shares from the items dataset (``iso_week`` + the ``attributes`` map).
+
+    When items carry a ``city``, every other attribute also gets per-city series
+    (``city=Paris|colour=red``: the share among that city's labelled items).
+    """
     attributes = items.column("attributes").combine_chunks()
     weeks = items.column("iso_week").combine_chunks()
     # Each item's index repeated once per attribute it carries (from the map's offsets).
     offsets = attributes.offsets.to_numpy()
     parents = pa.array(np.repeat(np.arange(len(attributes)), np.diff(offsets)))
-    mondays = {w: pd.Timestamp(parse_week(w)) for w in pc.unique(weeks).to_pylist()}
-    long = pd.DataFrame({"ds": pc.take(weeks, parents).to_pandas().map(mondays),
+    long = pd.DataFrame({"ds": pc.take(weeks, parents).to_pandas().map(mondays_of(weeks)),
+                         "item": parents.to_numpy(),
                          "attribute": attributes.keys.to_pandas(),
                          "value": attributes.items.to_pandas()})
-    span = pd.date_range(min(mondays.values()), max(mondays.values()), freq="W-MON")
-    return shares(long, span, min_mean_share)
+    cities = long[long["attribute"] == GROUP_ATTRIBUTE].set_index("item")["value"]
+    if len(cities):
+        by_city = long[long["attribute"] != GROUP_ATTRIBUTE].join(cities.rename("city"), on="item")
+        by_city = by_city[by_city["city"].notna() & (by_city["city"] != "")]
+        by_city["attribute"] = GROUP_ATTRIBUTE + "=" + by_city["city"] + "|" + by_city["attribute"]
+        long = pd.concat([long, by_city.drop(columns="city")])
+    return shares(long, week_span(weeks), min_mean_share)
 
 
-def build(settings: Settings, min_mean_share: float = 0.0, out: str | None = None
-          ) -> dict[str, object]:
-    """``stylecast series``: attribute-share series of every ingested item, written whole."""
+def mondays_of(weeks: pa.Array) -> dict[str, pd.Timestamp]:
+    return {w: pd.Timestamp(parse_week(w)) for w in pc.unique(weeks).to_pylist()}
+
+
+def week_span(weeks: pa.Array) -> pd.DatetimeIndex:
+    """Every Monday from the first to the last week present (missing weeks included)."""
+    mondays = mondays_of(weeks).values()
+    return pd.date_range(min(mondays), max(mondays), freq="W-MON")
+
+
+def style_shares(style_of: pd.DataFrame, weeks: pa.Array) -> pd.DataFrame:
+    """Weekly share of each style among the embedded items (``iso_week, style_id``)."""
+    long = pd.DataFrame({"ds": style_of["iso_week"].map(mondays_of(weeks)),
+                         "attribute": STYLE_KIND, "value": style_of["style_id"]})
+    return shares(long, week_span(weeks)).assign(kind=STYLE_KIND)
+
+
+def build(settings: Settings, min_mean_share: float = 0.0, out: str | None = None,
+          styles_week: str | None = None) -> dict[str, object]:
+    """``stylecast series``: attribute-share series of every ingested item, written whole,
+    and style-share series (``style_shares.parquet`` beside it) once styles exist."""
     items = storage.read_table(settings.path("items"), columns=["iso_week", "attributes"])
     if items is None or items.num_rows == 0:
         raise UnusableInputError(f"no items under {settings.path('items')}: run stylecast "
@@ -81,9 +110,38 @@ def build(settings: Settings, min_mean_share: float = 0.0, out: str | None = Non
     series = item_attribute_shares(items, min_mean_share)
     out = out or settings.path("series", "attribute_shares.parquet")
     storage.write_frame(series, out)
-    return {"items": items.num_rows, "series": int(series["unique_id"].nunique()),
-            "weeks": int(series["ds"].nunique()), "first_week": str(series["ds"].min().date()),
-            "last_week": str(series["ds"].max().date()), "out": out}
+    summary: dict[str, object] = {
+        "items": items.num_rows, "series": int(series["unique_id"].nunique()),
+        "weeks": int(series["ds"].nunique()), "first_week": str(series["ds"].min().date()),
+        "last_week": str(series["ds"].max().date()), "out": out}
+    if storage.list_files(settings.path("styles")):
+        styled = build_style_series(settings, items.column("iso_week").combine_chunks(),
+                                    styles_week)
+        style_out = out.rsplit("/", 1)[0] + "/style_shares.parquet"
+        storage.write_frame(styled, style_out)
+        summary.update(style_series=int(styled["unique_id"].nunique()), style_out=style_out)
+    return summary
+
+
+def build_style_series(settings: Settings, weeks: pa.Array, styles_week: str | None = None
+                       ) -> pd.DataFrame:
+    """Every embedded item assigned to the styles of ``styles_week`` (default: the latest),
+    so each style's history is measured with one definition of the style."""
+    from pipeline import embed, styles, styles_job
+
+    found = styles_job.read_styles(settings, styles_week)
+    embedded = embed.read(settings)
+    version = embedded["model_version"][0].as_py()
+    styles_version = found["model_version"][0].as_py()
+    if version != styles_version:
+        raise UnusableInputError(
+            f"styles of {found['week'][0].as_py()} were found with encoder v{styles_version} "
+            f"but the embeddings are v{version}: run stylecast styles again")
+    index, _ = styles.assign(embed.vectors_of(embedded), styles_job.centroids_of(found))
+    style_ids = np.asarray(found["style_id"].to_pylist())
+    style_of = pd.DataFrame({"iso_week": embedded["iso_week"].to_pandas(),
+                             "style_id": style_ids[index]})
+    return style_shares(style_of, weeks)
 
 
 def _period_freq(freq: str) -> str:

@@ -1,0 +1,79 @@
+"""``stylecast embed | styles | concepts``: from items to vectors, styles and placed designs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from pipeline.cli_support import fails_cleanly, progress_bar
+from pipeline.errors import UnusableInputError
+
+Week = Annotated[str | None, typer.Option(help="ISO week, e.g. 2025-W14 (default: the latest).")]
+
+
+@fails_cleanly
+def embed(
+    week: Annotated[list[str] | None, typer.Option(help="ISO week(s) to embed, e.g. 2025-W14 "
+                                                        "(repeatable).")] = None,
+    all_weeks: Annotated[bool, typer.Option("--all", help="Every week in the store "
+                                                          "(the default when no --week).")]
+    = False,
+    model_version: Annotated[str | None, typer.Option(
+        help="Encoder registry version (default: the one aliased 'items').")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+) -> None:
+    """Embed items with the registered stylecast-encoder; only missing or stale vectors are
+    computed. Undecodable images are quarantined. Prints one JSON summary line."""
+    from pipeline import embed as embed_mod
+    from pipeline.settings import Settings
+
+    if week and all_weeks:
+        raise UnusableInputError("give --week or --all, not both")
+    settings = Settings.from_env()
+    with progress_bar("embed weeks", len(week) if week else None) as progress:
+        summary = embed_mod.run(settings, week or None, model_version, batch_size,
+                                lambda _: progress.advance())
+    typer.echo(summary.to_json())
+
+
+@fails_cleanly
+def styles(
+    week: Week = None,
+    window: Annotated[int, typer.Option(help="Weeks of items clustered (rolling window).")]
+    = 26,
+    k: Annotated[int | None, typer.Option(help="Number of styles (default: chosen by "
+                                               "silhouette).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Cluster the window's embeddings into styles whose IDs stay stable week to week."""
+    from pipeline import styles_job
+    from pipeline.settings import Settings
+
+    if k is not None and k < 1:
+        raise UnusableInputError("--k must be at least 1")
+    typer.echo(json.dumps(styles_job.run(Settings.from_env(), week, window, k, seed=seed)))
+
+
+@fails_cleanly
+def concepts(
+    week: Annotated[str, typer.Option(help="ISO week whose styles the designs join.")],
+    condition: Annotated[list[str] | None, typer.Option(
+        help="A condition such as category=Dress (repeatable).")] = None,
+    trends: Annotated[str | None, typer.Option(
+        help="Trend scores (stylecast forecast --trends): use its rising values.")] = None,
+    per_condition: Annotated[int, typer.Option(help="Designs per condition.")] = 8,
+    model: Annotated[str, typer.Option(help="Generator URI or generator.pt.")]
+    = "models:/stylecast-gan@champion",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Generate designs, place each in its nearest style with a novelty score and its
+    nearest real items. Skipped (exit 0, with the reason) when there is no GAN champion."""
+    from pipeline import concepts_job
+    from pipeline.settings import Settings
+
+    if per_condition < 1:
+        raise UnusableInputError("--per-condition must be at least 1")
+    typer.echo(json.dumps(concepts_job.run(Settings.from_env(), week, condition, trends,
+                                           per_condition, model, seed)))

@@ -1,0 +1,230 @@
+"""``stylecast embed``: item vectors from the registered catalogue encoder, one partition a week.
+
+``embeddings/week=2025-W14/part-0.parquet`` holds one vector per item of that week that has
+an image, with the encoder's registry version and the content hash it was computed from.
+Only missing or stale vectors are computed (another encoder version, or the item's image
+changed); a week's partition is rewritten whole with the current version, so a partition
+never mixes versions. An image that no longer decodes is quarantined (``quarantine/
+embed-<week>.parquet``), never fatal.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import storage
+from pipeline.errors import UnusableInputError
+from pipeline.schemas import EMBEDDING_DIM, EMBEDDINGS, QUARANTINE
+from pipeline.settings import Settings
+
+ENCODER_DATASET = "items"  # registry alias of the encoder trained on ingested items
+DEFAULT_BATCH = 256
+UNDECODABLE = "undecodable_at_embed"
+
+
+@dataclass
+class EmbedSummary:
+    model_version: str
+    weeks: list[str] = field(default_factory=list)
+    computed: int = 0
+    reused: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> str:
+        rate = self.computed / self.seconds if self.seconds else 0.0
+        fields = {k: v for k, v in self.__dict__.items() if k != "weeks"}
+        return json.dumps({**fields, "weeks": len(self.weeks),
+                           "first_week": min(self.weeks, default=None),
+                           "last_week": max(self.weeks, default=None),
+                           "seconds": round(self.seconds, 2), "items_per_second": round(rate, 1)})
+
+
+def decode_png(png: bytes, channels: int, resolution: int) -> np.ndarray:
+    """Item PNG -> uint8 (C, H, W); raises ValueError for anything undecodable or misfit."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"cannot decode stored image: {err}") from None
+    if pixels.shape[:2] != (resolution, resolution):
+        raise ValueError(f"image is {pixels.shape[1]}x{pixels.shape[0]}, "
+                         f"encoder expects {resolution}x{resolution}")
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def embed_images(encoder, images: np.ndarray, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+    """uint8 (N, C, H, W) -> float32 (N, 128), batched inference without gradients."""
+    import torch
+
+    if len(images) == 0:
+        return np.zeros((0, EMBEDDING_DIM), np.float32)
+    return encoder.embed(torch.from_numpy(images), batch_size).numpy().astype(np.float32)
+
+
+def load_encoder(settings: Settings, model_version: str | None = None):
+    """The items encoder and its version; a clear error when there is none or it cannot fit."""
+    import mlflow
+
+    from gan import publish
+    from pipeline.tracking import check_reachable
+
+    check_reachable(settings.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    found = (publish.load_encoder_version(model_version) if model_version
+             else publish.load_encoder(ENCODER_DATASET))
+    if found is None:
+        raise UnusableInputError(
+            f"no registered {publish.ENCODER_MODEL} for ingested items (alias "
+            f"'{ENCODER_DATASET}'): run `stylecast encoder train --dataset items` first")
+    encoder, version = found
+    arch = encoder.model.arch
+    if arch["channels"] != 3:
+        raise UnusableInputError(
+            f"{publish.ENCODER_MODEL} v{version} was trained on {encoder.dataset} "
+            f"({arch['resolution']}px, {arch['channels']} channel) and cannot embed RGB items; "
+            "train one with `stylecast encoder train --dataset items`")
+    return encoder, version
+
+
+def _week_items(settings: Settings, week: str) -> pa.Table:
+    table = storage.read_table(settings.path("items"),
+                               columns=["item_id", "sha256", "iso_week", "image_png",
+                                        "manifest"],
+                               filter=pc.field("iso_week") == week)
+    return table.filter(pc.is_valid(table["image_png"]))
+
+
+def _existing(settings: Settings, week: str) -> dict[str, tuple[str, str, np.ndarray]]:
+    path = partition_file(settings, week)
+    if not storage.exists(path):
+        return {}
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(storage.read_bytes(path)))
+    vectors = vectors_of(table)
+    return {item: (sha, version, vectors[i]) for i, (item, sha, version) in enumerate(zip(
+        table["item_id"].to_pylist(), table["sha256"].to_pylist(),
+        table["model_version"].to_pylist(), strict=True))}
+
+
+def partition_file(settings: Settings, week: str) -> str:
+    return settings.path("embeddings", f"week={week}", "part-0.parquet")
+
+
+def vectors_of(table: pa.Table) -> np.ndarray:
+    """The ``vector`` column as a float32 (N, 128) array, without a Python loop."""
+    column = table.column("vector").combine_chunks()
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
+
+
+def embed_week(settings: Settings, week: str, encoder, version: str,
+               batch_size: int = DEFAULT_BATCH) -> tuple[int, int, int]:
+    """(computed, reused, quarantined) for one week; the partition is replaced atomically."""
+    items = _week_items(settings, week)
+    existing = _existing(settings, week)
+    arch = encoder.model.arch
+    keep_rows, new_rows, images, rejected = [], [], [], []
+    for item, sha, png, manifest in zip(*(items[c].to_pylist() for c in (
+            "item_id", "sha256", "image_png", "manifest")), strict=True):
+        old = existing.get(item)
+        if old is not None and old[0] == sha and old[1] == version:
+            keep_rows.append((item, sha, old[2]))
+            continue
+        try:
+            images.append(decode_png(png, arch["channels"], arch["resolution"]))
+            new_rows.append((item, sha))
+        except ValueError as err:
+            rejected.append({"manifest": manifest, "row": None, "item_id": item,
+                             "image_ref": None, "reason": UNDECODABLE, "message": str(err),
+                             "record_json": json.dumps({"item_id": item, "sha256": sha,
+                                                        "iso_week": week})})
+    vectors = embed_images(encoder, np.stack(images) if images else np.zeros((0,)), batch_size)
+    rows = keep_rows + [(item, sha, vectors[i]) for i, (item, sha) in enumerate(new_rows)]
+    _write_partition(settings, week, version, rows)
+    quarantine = settings.path("quarantine", f"embed-{week}.parquet")
+    if rejected:
+        storage.write_table(pa.Table.from_pylist(rejected, schema=QUARANTINE), quarantine)
+    else:
+        storage.remove(quarantine)
+    return len(new_rows), len(keep_rows), len(rejected)
+
+
+def _write_partition(settings: Settings, week: str, version: str,
+                     rows: list[tuple[str, str, np.ndarray]]) -> None:
+    path = partition_file(settings, week)
+    if not rows:
+        storage.remove(path)
+        return
+    flat = np.concatenate([r[2] for r in rows]).astype(np.float32)
+    table = pa.Table.from_arrays([
+        pa.array([r[0] for r in rows]), pa.array([r[1] for r in rows]),
+        pa.array([week] * len(rows)), pa.array([version] * len(rows)),
+        pa.FixedSizeListArray.from_arrays(pa.array(flat), EMBEDDING_DIM),
+    ], schema=EMBEDDINGS)
+    storage.write_table(table, path)
+
+
+def item_weeks(settings: Settings) -> list[str]:
+    table = storage.read_table(settings.path("items"), columns=["iso_week"])
+    if table is None or table.num_rows == 0:
+        raise UnusableInputError(f"no items under {settings.path('items')}: run stylecast "
+                                 "ingest first")
+    return sorted(pc.unique(table["iso_week"]).to_pylist())
+
+
+def run(settings: Settings, weeks: Iterable[str] | None = None, model_version: str | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        on_week: Callable[[str], None] | None = None) -> EmbedSummary:
+    """Embed the given weeks (default: every week in the store)."""
+    available = item_weeks(settings)
+    chosen = list(weeks) if weeks else available
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise UnusableInputError(f"no items in week(s) {', '.join(unknown)}; the store holds "
+                                 f"{available[0]} .. {available[-1]}")
+    encoder, version = load_encoder(settings, model_version)
+    summary = EmbedSummary(model_version=version, weeks=chosen)
+    started = time.perf_counter()
+    for week in chosen:
+        computed, reused, quarantined = embed_week(settings, week, encoder, version, batch_size)
+        summary.computed += computed
+        summary.reused += reused
+        summary.quarantined += quarantined
+        if on_week:
+            on_week(week)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def read(settings: Settings, weeks: Iterable[str] | None = None) -> pa.Table:
+    """Embeddings of the given weeks (default all) from ONE encoder version, or a clear refusal.
+
+    Vectors of two encoder versions live in different spaces; comparing them would be
+    silently wrong, so mixing is refused with the command that fixes it.
+    """
+    chosen = list(weeks) if weeks is not None else None
+    filter_ = pc.field("iso_week").isin(chosen) if chosen is not None else None
+    table = storage.read_table(settings.path("embeddings"),
+                               columns=["item_id", "iso_week", "model_version", "vector"],
+                               filter=filter_)
+    if table is None or table.num_rows == 0:
+        raise UnusableInputError(f"no embeddings under {settings.path('embeddings')}"
+                                 f"{' for those weeks' if chosen else ''}: run stylecast embed")
+    versions = sorted(pc.unique(table["model_version"]).to_pylist())
+    if len(versions) > 1:
+        raise UnusableInputError(
+            f"embeddings from encoder versions {', '.join(versions)} are mixed; vectors of "
+            "different versions are not comparable: run `stylecast embed --all` to re-embed "
+            "with the current encoder")
+    return table

@@ -1,0 +1,165 @@
+"""``stylecast styles``: discover styles over a rolling window and store them by ISO week.
+
+``styles/week=W/styles.parquet``: one row per style active in week W (and one per style
+retired that week, ``status = retired``), with its centroid, size, spread, description,
+dominant attributes and representative items. ``styles/week=W/members.parquet``: the style
+of every item in the window. Re-running a week replaces both files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from datetime import timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline import embed, storage, styles
+from pipeline.errors import UnusableInputError
+from pipeline.neighbours import unit_rows
+from pipeline.schemas import EMBEDDING_DIM
+from pipeline.settings import Settings
+from pipeline.weeks import iso_week, parse_week
+
+DEFAULT_WINDOW_WEEKS = 26
+DEFAULT_CANDIDATES = tuple(range(4, 25, 2))
+REPRESENTATIVES = 6
+
+
+def styles_file(settings: Settings, week: str, name: str = "styles") -> str:
+    return settings.path("styles", f"week={week}", f"{name}.parquet")
+
+
+def style_weeks(settings: Settings) -> list[str]:
+    files = storage.list_files(settings.path("styles"), "week=*/styles.parquet")
+    return sorted(f.rsplit("week=", 1)[1].split("/", 1)[0] for f in files)
+
+
+def read_styles(settings: Settings, week: str | None = None, active_only: bool = True
+                ) -> pa.Table:
+    """The styles of ``week``, or of the latest week at or before it; a clear error if none."""
+    known = [w for w in style_weeks(settings) if week is None or w <= week]
+    if not known:
+        raise UnusableInputError(f"no styles under {settings.path('styles')}"
+                                 f"{' up to ' + week if week else ''}: run stylecast styles")
+    table = pq.read_table(io.BytesIO(storage.read_bytes(styles_file(settings, known[-1]))))
+    return table.filter(pc.equal(table["status"], "active")) if active_only else table
+
+
+def centroids_of(table: pa.Table) -> np.ndarray:
+    return embed.vectors_of(table.rename_columns(
+        ["vector" if c == "centroid" else c for c in table.column_names]))
+
+
+def window_weeks(week: str, available: list[str], length: int) -> list[str]:
+    last = parse_week(week)
+    wanted = {iso_week(last - timedelta(weeks=i)) for i in range(length)}
+    return sorted(w for w in available if w in wanted)
+
+
+def _embedded_weeks(settings: Settings) -> list[str]:
+    files = storage.list_files(settings.path("embeddings"))
+    weeks = sorted({f.rsplit("week=", 1)[1].split("/", 1)[0] for f in files if "week=" in f})
+    if not weeks:
+        raise UnusableInputError(f"no embeddings under {settings.path('embeddings')}: run "
+                                 "stylecast embed first")
+    return weeks
+
+
+def _attributes(settings: Settings, weeks: list[str]) -> dict[str, dict[str, str]]:
+    table = storage.read_table(settings.path("items"), columns=["item_id", "attributes"],
+                               filter=pc.field("iso_week").isin(weeks))
+    return {item: dict(pairs or []) for item, pairs in zip(
+        table["item_id"].to_pylist(), table["attributes"].to_pylist(), strict=True)}
+
+
+def _previous(settings: Settings, week: str) -> tuple[pa.Table | None, int]:
+    """Last week's active styles (if any) and the next never-used style number."""
+    earlier = [w for w in style_weeks(settings) if w < week]
+    every = [styles.id_number(s) for w in style_weeks(settings) for s in pq.read_table(
+        io.BytesIO(storage.read_bytes(styles_file(settings, w))), columns=["style_id"]
+    )["style_id"].to_pylist()]
+    next_number = max(every, default=0) + 1
+    return (read_styles(settings, earlier[-1]) if earlier else None), next_number
+
+
+def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDOW_WEEKS,
+        k: int | None = None, candidates: tuple[int, ...] = DEFAULT_CANDIDATES,
+        seed: int = 0) -> dict[str, object]:
+    available = _embedded_weeks(settings)
+    week = week or available[-1]
+    parse_week(week)
+    weeks = window_weeks(week, available, window)
+    if not weeks:
+        raise UnusableInputError(f"no embedded items in the {window} weeks up to {week}")
+    table = embed.read(settings, weeks)
+    version = table["model_version"][0].as_py()
+    previous, next_number = _previous(settings, week)
+    if previous is not None and previous["model_version"][0].as_py() != version:
+        previous = None  # another encoder's space: last week's centroids cannot seed or match
+    old_centroids = None if previous is None else centroids_of(previous)
+    vectors = embed.vectors_of(table)
+    found = styles.discover(vectors, candidates, old_centroids, k, seed)
+    ids, retired, _ = styles.match_ids(
+        found.centroids, np.zeros((0, EMBEDDING_DIM)) if previous is None else old_centroids,
+        [] if previous is None else previous["style_id"].to_pylist(), next_number)
+
+    unit = unit_rows(vectors)
+    item_ids = table["item_id"].to_pylist()
+    attributes = _attributes(settings, weeks)
+    members = [attributes.get(i, {}) for i in item_ids]
+    overall: dict[str, Counter] = {}
+    for row in members:
+        for name, value in row.items():
+            if value:
+                overall.setdefault(name, Counter())[value] += 1
+    reps, spread = styles.representatives(unit, found.labels, found.centroids, REPRESENTATIVES)
+    records = []
+    for s, style in enumerate(ids):
+        inside = np.flatnonzero(found.labels == s)
+        text, dominant = styles.describe([members[i] for i in inside], overall)
+        records.append({"style_id": style, "status": "active", "size": len(inside),
+                        "share": len(inside) / len(item_ids), "description": text,
+                        "dominant_json": json.dumps(dominant), "spread": float(spread[s]),
+                        "representatives": [item_ids[i] for i in reps[s]],
+                        "centroid": found.centroids[s].tolist()})
+    if previous is not None:
+        old = {r["style_id"]: r for r in previous.to_pylist()}
+        records += [{**old[r], "status": "retired", "size": 0, "share": 0.0} for r in retired]
+    common = {"week": week, "window_first": weeks[0], "window_last": weeks[-1],
+              "model_version": version, "k": found.k}
+    styles_table = pa.Table.from_pylist([{**r, **common} for r in records], schema=STYLES)
+    member_table = pa.table({"item_id": item_ids, "iso_week": table["iso_week"],
+                             "style_id": [ids[i] for i in found.labels],
+                             "distance": (1.0 - np.einsum("ij,ij->i", unit, found.centroids[
+                                 found.labels])).astype(np.float32)})
+    storage.write_table(member_table, styles_file(settings, week, "members"))
+    storage.write_table(styles_table, styles_file(settings, week))
+    return {"week": week, "window": [weeks[0], weeks[-1]], "items": len(item_ids),
+            "styles": found.k, "new": [i for i in ids if styles.id_number(i) >= next_number],
+            "retired": retired, "model_version": version,
+            "silhouette": {str(c): round(v, 4) for c, v in found.silhouette.items()},
+            "descriptions": {r["style_id"]: r["description"] for r in records
+                             if r["status"] == "active"}}
+
+
+STYLES = pa.schema([
+    pa.field("style_id", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("size", pa.int64()),
+    pa.field("share", pa.float64()),
+    pa.field("description", pa.string()),
+    pa.field("dominant_json", pa.string()),
+    pa.field("spread", pa.float64()),
+    pa.field("representatives", pa.list_(pa.string())),
+    pa.field("centroid", pa.list_(pa.float32(), EMBEDDING_DIM)),
+    pa.field("week", pa.string()),
+    pa.field("window_first", pa.string()),
+    pa.field("window_last", pa.string()),
+    pa.field("model_version", pa.string()),
+    pa.field("k", pa.int64()),
+])

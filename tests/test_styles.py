@@ -1,0 +1,287 @@
+"""Embeddings, styles, style series and generated concepts on a simulated stream of real images.
+
+One module fixture runs the real chain once: simulate -> ingest -> encoder train (items) ->
+embed. Tests then check what a user relies on: planted shares come back, styles match the
+planted designs and keep their IDs, nothing is recomputed needlessly, bad input is handled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_cli, shared
+from sklearn.metrics import adjusted_rand_score
+
+from pipeline import concepts, embed
+from pipeline.neighbours import nearest, unit_rows
+from pipeline.series import item_attribute_shares, style_shares
+from pipeline.settings import Settings
+from pipeline.weeks import iso_week
+
+QUIET = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def last_json(result) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("styles")
+    home, drop = root / "home", root / "drop"
+    env = {"FASHION_MNIST_DIR": str(shared("fashion-mnist")), **QUIET}
+    last_json(run_cli(["simulate", "--out", str(drop), "--weeks", "52", "--items-per-week",
+                       "300", "--seed", "5"], home, **env))
+    last_json(run_cli(["ingest", str(drop / "manifest.csv")], home, **env))
+    trained = last_json(run_cli(["encoder", "train", "--dataset", "items", "--preset", "quick"],
+                                home, **env))
+    embedded = last_json(run_cli(["embed", "--all"], home, **env))
+    return {"home": home, "drop": drop, "env": env, "encoder": trained, "embedded": embedded}
+
+
+def test_embed_writes_one_versioned_vector_per_item_and_only_recomputes_what_changed(store):
+    home, env = store["home"], store["env"]
+    manifest = pd.read_csv(store["drop"] / "manifest.csv", dtype=str)
+    assert store["embedded"]["computed"] == len(manifest)
+    assert store["embedded"]["model_version"] == store["encoder"]["model_version"]
+    # Another client reads the dataset: one row per item, 128 float32s each.
+    glob = f"{home}/embeddings/week=*/*.parquet"
+    row = duckdb.sql(f"select count(*), count(distinct item_id), min(len(vector)), "
+                     f"max(len(vector)), count(distinct model_version) "
+                     f"from read_parquet('{glob}', hive_partitioning=true)").fetchall()[0]
+    assert row == (len(manifest), len(manifest), 128, 128, 1)
+    file = next((home / "embeddings").glob("week=*/part-0.parquet"))
+    assert pq.read_schema(file).field("vector").type == pa.list_(pa.float32(), 128)
+
+    again = last_json(run_cli(["embed", "--all"], home, **env))
+    assert again["computed"] == 0 and again["reused"] == len(manifest)
+
+
+def test_undecodable_item_is_quarantined_and_the_rest_embedded(store, tmp_path):
+    # A copy of one week whose stored image bytes are damaged for one item.
+    home = tmp_path / "home"
+    week_dir = next((store["home"] / "items").glob("week=*"))
+    week = week_dir.name.split("=", 1)[1]
+    target = home / "items" / week_dir.name
+    target.mkdir(parents=True)
+    table = pq.read_table(next(week_dir.glob("*.parquet")))
+    pngs = table["image_png"].to_pylist()
+    pngs[0] = pngs[0][:40]
+    damaged = table.set_column(table.schema.get_field_index("image_png"), "image_png",
+                               pa.array(pngs, pa.binary()))
+    pq.write_table(damaged, target / "part-x.parquet")
+    (home / "mlflow.db").write_bytes((store["home"] / "mlflow.db").read_bytes())
+    _copy_artifacts(store["home"], home)
+    result = last_json(run_cli(["embed", "--week", week], home, **store["env"]))
+    assert result["quarantined"] == 1 and result["computed"] == table.num_rows - 1
+    quarantined = pq.read_table(home / "quarantine" / f"embed-{week}.parquet").to_pylist()
+    assert quarantined[0]["item_id"] == table["item_id"][0].as_py()
+    assert quarantined[0]["reason"] == "undecodable_at_embed"
+
+
+def _copy_artifacts(src, dst):
+    import shutil
+
+    for name in ("mlruns", "mlartifacts"):
+        if (src / name).exists():
+            shutil.copytree(src / name, dst / name)
+
+
+def test_attribute_series_reproduce_the_planted_shares(store):
+    home, drop = store["home"], store["drop"]
+    built = last_json(run_cli(["series"], home, **store["env"]))
+    series = pd.read_parquet(built["out"])
+    truth = pd.read_parquet(drop / "truth.parquet")
+    truth["unique_id"] = truth["attribute"] + "=" + truth["value"]
+    joined = series.merge(truth.assign(ds=pd.to_datetime(truth["ds"])), on=["unique_id", "ds"])
+    joined["sampling_sd"] = np.sqrt(joined["share"] * (1 - joined["share"]) / joined["n_y"])
+    checked = 0
+    for uid, one in joined.groupby("unique_id"):
+        # "Enough items": the planted share moves at least 3x the weekly sampling noise.
+        # Below that even a perfect pipeline cannot reach r = 0.9 (r ~ 1/sqrt(1 + 1/snr^2)).
+        if one["share"].std() < 3 * one["sampling_sd"].mean():
+            continue
+        checked += 1
+        r = np.corrcoef(one["y"], one["share"])[0, 1]
+        assert r >= 0.9, f"{uid}: r={r:.2f} against the planted share"
+    assert checked >= 4
+
+
+def test_styles_recover_the_planted_designs_and_keep_their_ids(store):
+    home, env = store["home"], store["env"]
+    weeks = sorted(p.name.split("=")[1] for p in (home / "embeddings").glob("week=*"))
+    first = last_json(run_cli(["styles", "--week", weeks[-2], "--window", "20"], home, **env))
+    second = last_json(run_cli(["styles", "--week", weeks[-1], "--window", "20"], home, **env))
+    assert first["styles"] >= 8 and second["model_version"] == first["model_version"]
+    kept = set(first["descriptions"]) & set(second["descriptions"])
+    assert len(kept) >= 0.8 * first["styles"], "most styles keep their ID a week later"
+    assert not set(second["new"]) & set(first["descriptions"]), "new IDs are never reused"
+
+    members = pd.read_parquet(home / "styles" / f"week={weeks[-1]}" / "members.parquet")
+    manifest = pd.read_csv(store["drop"] / "manifest.csv", dtype=str).set_index("item_id")
+    planted = manifest.loc[members["item_id"]]
+    design = adjusted_rand_score(planted["category"] + "/" + planted["colour"],
+                                 members["style_id"])
+    category = adjusted_rand_score(planted["category"], members["style_id"])
+    print(f"ARI vs planted category x colour {design:.3f}, vs category {category:.3f}")
+    assert design >= 0.3 and category >= 0.1
+
+    table = pq.read_table(home / "styles" / f"week={weeks[-1]}" / "styles.parquet").to_pandas()
+    active = table[table["status"] == "active"]
+    assert (active["description"] != "").all()
+    for _, style in active.iterrows():
+        mine = set(members.loc[members["style_id"] == style["style_id"], "item_id"])
+        assert set(style["representatives"]) <= mine and len(style["representatives"]) >= 1
+    colours = set(manifest["colour"])
+    assert sum(any(c in d for c in colours) for d in active["description"]) >= len(active) // 2
+
+    built = last_json(run_cli(["series"], home, **env))
+    style_series = pd.read_parquet(built["style_out"])
+    assert set(style_series["kind"]) == {"style"}
+    sums = style_series.groupby("ds")["y"].sum()
+    np.testing.assert_allclose(sums, 1.0)
+    assert style_series["ds"].nunique() == len(weeks)
+
+
+def test_mixed_encoder_versions_are_refused(store, tmp_path):
+    settings = Settings(home=str(tmp_path / "home"))
+    week_dirs = sorted((store["home"] / "embeddings").glob("week=*"))[:2]
+    for i, week_dir in enumerate(week_dirs):
+        table = pq.read_table(week_dir / "part-0.parquet")
+        table = table.set_column(table.schema.get_field_index("model_version"), "model_version",
+                                 pa.array([str(i + 1)] * table.num_rows))
+        dest = tmp_path / "home" / "embeddings" / week_dir.name
+        dest.mkdir(parents=True)
+        pq.write_table(table, dest / "part-0.parquet")
+    from pipeline.errors import UnusableInputError
+
+    with pytest.raises(UnusableInputError, match="encoder versions 1, 2 are mixed"):
+        embed.read(settings)
+
+
+def test_an_encoder_for_other_images_is_refused(store, tmp_path):
+    home = tmp_path / "home"
+    env = {**store["env"]}
+    trained = last_json(run_cli(["encoder", "train", "--dataset", "fashion-mnist",
+                                 "--preset", "baby"], home, **env))
+    import shutil
+
+    shutil.copytree(store["home"] / "items", home / "items")
+    refused = run_cli(["embed", "--model-version", trained["model_version"]], home, **env)
+    assert refused.returncode == 2
+    assert "cannot embed RGB items" in refused.stderr and len(refused.stderr.splitlines()) == 1
+
+
+def test_empty_store_and_missing_steps_are_clear_errors(tmp_path):
+    home = tmp_path / "home"
+    for command, message in ((["embed"], "no items under"), (["styles"], "no embeddings under"),
+                             (["concepts", "--week", "2025-W14", "--condition", "category=Dress"],
+                              "no stylecast-gan champion")):
+        result = run_cli(command, home, **QUIET)
+        if command[0] == "concepts":  # no champion: skipped with the reason, not a failure
+            assert result.returncode == 0 and message in result.stdout
+            continue
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_style_series_zero_weeks_and_single_item_weeks():
+    weeks = pa.array(["2025-W01", "2025-W03", "2025-W04"])
+    style_of = pd.DataFrame({"iso_week": ["2025-W01", "2025-W01", "2025-W03", "2025-W04"],
+                             "style_id": ["S0001", "S0002", "S0002", "S0001"]})
+    series = style_shares(style_of, weeks)
+    gap = series[series["ds"] == pd.Timestamp("2025-01-06")]
+    assert len(gap) == 2 and (gap["y"] == 0).all() and (gap["n"] == 0).all()
+    single = series[series["ds"] == pd.Timestamp("2025-01-13")].set_index("unique_id")["y"]
+    assert single.to_dict() == {"style=S0001": 0.0, "style=S0002": 1.0}
+
+
+def test_label_only_observations_give_series_globally_and_per_city():
+    observations = pd.read_csv(shared("streetstyle27k", "observations.csv"), dtype=str,
+                               keep_default_na=False).head(3000)
+    rows = observations.assign(week=pd.to_datetime(observations["created_time"], utc=True)
+                               .map(iso_week))
+    pairs = [[("city", f"city-{c}"), ("wearing_jacket", j)]
+             for c, j in zip(rows["city_id"], rows["wearing_jacket"], strict=True)]
+    items = pa.table({"iso_week": rows["week"].tolist(),
+                      "attributes": pa.array(pairs, pa.map_(pa.string(), pa.string()))})
+    series = item_attribute_shares(items)
+    ids = set(series["unique_id"])
+    assert "wearing_jacket=Yes" in ids
+    per_city = {i for i in ids if i.startswith("city=") and "|wearing_jacket=" in i}
+    assert len(per_city) >= 2 * rows["city_id"].nunique() - 5
+    one_city = series[series["unique_id"].str.startswith("city=city-" + rows["city_id"].iloc[0]
+                                                         + "|wearing_jacket=")]
+    sums = one_city.groupby("ds")["y"].sum()
+    # Shares within one city sum to one in weeks it was observed, zero (explicit) otherwise.
+    assert (np.isclose(sums, 1.0) | np.isclose(sums, 0.0)).all() and np.isclose(sums, 1).any()
+
+
+def test_placement_flags_copies_and_scores_novelty():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16)) * 4
+    real = np.concatenate([c + rng.normal(size=(200, 16)) for c in centres])
+    ids = [f"i{i}" for i in range(len(real))]
+    unit = unit_rows(real)
+    centroids = unit_rows(np.stack([unit[i * 200:(i + 1) * 200].mean(0) for i in range(3)]))
+    spread = np.array([np.median(1 - unit[i * 200:(i + 1) * 200] @ centroids[i])
+                       for i in range(3)])
+    space = concepts.real_space(real, ids, centroids, ["A", "B", "C"], spread)
+    copy = real[5] + 1e-4
+    fresh = centres[1] + rng.normal(size=16)
+    placed = concepts.place(np.stack([copy, fresh]), space)
+    assert placed["too_close"].tolist() == [True, False]
+    assert placed["nearest_item_ids"][0][0] == "i5"
+    assert placed["style_id"].tolist() == ["A", "B"]
+    assert placed["novelty"][0] < 0.05 < placed["novelty"][1]
+
+
+def test_concepts_from_trends_prefer_rising_values_the_gan_knows():
+    trends = pd.DataFrame({"unique_id": ["category=Dress", "category=Coat", "colour=red",
+                                         "category=Bag"],
+                           "label": ["rising", "rising", "rising", "declining"],
+                           "growth": [0.1, 0.4, 0.9, -0.3]})
+    vocabulary = {"category": ["unknown", "Dress", "Coat", "Bag"]}
+    assert concepts.conditions_from_trends(trends, vocabulary) == ["category=Coat",
+                                                                   "category=Dress"]
+    falling = trends.assign(label="declining")
+    assert concepts.conditions_from_trends(falling, vocabulary, top=1) == ["category=Coat"]
+
+
+def test_concepts_placed_among_styles_with_a_trained_generator(store):
+    home, env = store["home"], store["env"]
+    last_json(run_cli(["gan", "train", "--preset", "baby", "--run-name", "c"], home, **env))
+    weeks = sorted(p.name.split("=")[1] for p in (home / "styles").glob("week=*"))
+    done = last_json(run_cli(["concepts", "--week", weeks[-1], "--condition", "category=Dress",
+                              "--condition", "category=Bag", "--per-condition", "4"],
+                             home, **env))
+    assert done["concepts"] == 8 and done["conditions"] == ["category=Dress", "category=Bag"]
+    table = pd.read_parquet(done["out"])
+    known = set(pq.read_table(home / "styles" / f"week={weeks[-1]}" / "styles.parquet")
+                ["style_id"].to_pylist())
+    assert set(table["style_id"]) <= known and (table["novelty"] > 0).all()
+    assert table["nearest_item_ids"].map(len).eq(concepts.NEAREST_REAL).all()
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(table["image_png"][0])).size == (64, 64)
+
+
+def test_exact_neighbours_match_brute_force_across_blocks(monkeypatch):
+    import pipeline.neighbours as neighbours
+
+    monkeypatch.setattr(neighbours, "BLOCK_ROWS", 7)  # many blocks, a partial last one
+    rng = np.random.default_rng(1)
+    base, queries = rng.normal(size=(50, 8)), rng.normal(size=(9, 8))
+    found = nearest(queries, base, 4)
+    brute = 1 - unit_rows(queries) @ unit_rows(base).T
+    np.testing.assert_array_equal(found.index, np.argsort(brute, axis=1)[:, :4])
+    np.testing.assert_allclose(found.distance, np.sort(brute, axis=1)[:, :4], atol=1e-5)
+    itself = nearest(base, base, 1, exclude_self=True)
+    assert (itself.index[:, 0] != np.arange(50)).all()
