@@ -73,15 +73,19 @@ def _tracked(track: bool, settings: Settings, run_name: str, input_hash: str,
 
 def forecast_file(series_uri: str, out_uri: str, config: engine.ForecastConfig,
                   settings: Settings, all_models: bool = False, trends_uri: str | None = None,
-                  track: bool = True) -> dict[str, object]:
+                  track: bool = True, backtest_uri: str | None = None,
+                  problems_uri: str | None = None) -> dict[str, object]:
     raw, input_hash = read_series(series_uri)
     prepared = engine.prepare(raw, config, f"series {series_uri}")
     params = _params(config, all_models=all_models, input=series_uri)
     with _tracked(track, settings, "forecast", input_hash, params) as run:
         result = engine.forecast_prepared(prepared, config, all_models=all_models)
         storage.write_frame(result.forecasts, out_uri)
-        if trends_uri:
-            storage.write_frame(result.trends, trends_uri)
+        extra = {trends_uri: result.trends, problems_uri: result.problems,
+                 backtest_uri: result.backtest.table if result.backtest else None}
+        for uri, frame in extra.items():
+            if uri and frame is not None:
+                storage.write_frame(frame, uri)
         summary: dict[str, object] = {
             "series": int(result.forecasts["unique_id"].nunique()), "freq": result.freq,
             "chosen_model": result.chosen, "rows": len(result.forecasts), "out": out_uri,

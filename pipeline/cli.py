@@ -175,6 +175,7 @@ def series_command(
 app.command()(cli_styles.embed)
 app.command()(cli_styles.styles)
 app.command()(cli_styles.concepts)
+app.command()(cli_styles.report)
 
 
 app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.forecast)

@@ -77,3 +77,32 @@ def concepts(
         raise UnusableInputError("--per-condition must be at least 1")
     typer.echo(json.dumps(concepts_job.run(Settings.from_env(), week, condition, trends,
                                            per_condition, model, seed)))
+
+
+@fails_cleanly
+def report(
+    week: Annotated[str, typer.Option(help="ISO week, e.g. 2025-W14.")],
+    output_format: Annotated[str, typer.Option("--format", help="html (writes reports/W/ and "
+                                                               "prints a JSON summary) or md "
+                                                               "(also prints the Markdown "
+                                                               "summary).")] = "html",
+    track: Annotated[bool, typer.Option(help="Log the report to MLflow (stylecast-report).")]
+    = True,
+) -> None:
+    """Render the weekly trend report: index.html, report.json and summary.md."""
+    from pipeline.report.run import build_report, summary_markdown
+    from pipeline.settings import Settings
+    from pipeline.weeks import parse_week
+
+    if output_format not in ("html", "md"):
+        raise UnusableInputError(f"--format must be html or md, not {output_format!r}")
+    try:
+        parse_week(week)
+    except ValueError as err:
+        raise UnusableInputError(str(err)) from None
+    settings = Settings.from_env()
+    summary = build_report(settings, week, track)
+    if output_format == "md":
+        typer.echo(summary_markdown(settings, week), nl=False)
+    else:
+        typer.echo(json.dumps(summary))

@@ -54,7 +54,7 @@ def decode_png(png: bytes, channels: int, resolution: int) -> np.ndarray:
 
     try:
         with Image.open(io.BytesIO(png)) as image:
-            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+            pixels = np.array(image.convert("L" if channels == 1 else "RGB"))  # writable
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"cannot decode stored image: {err}") from None
     if pixels.shape[:2] != (resolution, resolution):

@@ -123,14 +123,16 @@ def build(settings: Settings, min_mean_share: float = 0.0, out: str | None = Non
     return summary
 
 
-def build_style_series(settings: Settings, weeks: pa.Array, styles_week: str | None = None
-                       ) -> pd.DataFrame:
-    """Every embedded item assigned to the styles of ``styles_week`` (default: the latest),
-    so each style's history is measured with one definition of the style."""
+def build_style_series(settings: Settings, weeks: pa.Array, styles_week: str | None = None,
+                       up_to: str | None = None) -> pd.DataFrame:
+    """Every embedded item (up to week ``up_to``) assigned to the styles of ``styles_week``
+    (default: the latest), so each style's history is measured with one definition."""
     from pipeline import embed, styles, styles_job
 
     found = styles_job.read_styles(settings, styles_week)
     embedded = embed.read(settings)
+    if up_to:
+        embedded = embedded.filter(pc.less_equal(embedded["iso_week"], up_to))
     version = embedded["model_version"][0].as_py()
     styles_version = found["model_version"][0].as_py()
     if version != styles_version:

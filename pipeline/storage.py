@@ -101,6 +101,28 @@ def staged_file(dest: str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def publish_dir(folder: Path, dest: str) -> None:
+    """Replace the folder at ``dest`` with ``folder`` as a whole.
+
+    Locally: the old folder is renamed aside and the new one renamed in (two renames, so a
+    reader sees the old or the new folder, never a mix). On an object store each file is one
+    put; the old files are removed first and ``index.html`` is written last.
+    """
+    if is_local(dest):
+        target = Path(local_path(dest))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        aside = target.parent / f".{target.name}.{uuid.uuid4().hex}.old"
+        if target.exists():
+            os.replace(target, aside)
+        os.replace(folder, target)
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    remove(dest)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in sorted(files, key=lambda p: p.name == "index.html"):
+        commit_file(path, join(dest, path.relative_to(folder).as_posix()))
+
+
 def with_schema_version(schema: pa.Schema, version: int) -> pa.Schema:
     return schema.with_metadata({**(schema.metadata or {}), SCHEMA_VERSION_KEY: str(version)})
 

@@ -4,9 +4,11 @@ Algorithm (what ``stylecast styles`` runs over a rolling window of weeks):
 
 1. Vectors are L2-normalised, so k-means' squared Euclidean distance is a monotone function
    of cosine distance (the encoder's features are compared by angle, not length).
-2. The number of styles k is the candidate with the best silhouette score on a sample of at
-   most ``SILHOUETTE_SAMPLE`` vectors. Hysteresis: last week's k is kept unless another k
-   beats it by more than ``K_HYSTERESIS``, so the count does not flicker on noise.
+2. The number of styles k comes from silhouette scores on a sample of at most
+   ``SILHOUETTE_SAMPLE`` vectors: every candidate within ``K_TOLERANCE`` of the best score
+   is acceptable; last week's k is kept when acceptable (so the count does not flicker on
+   noise), else the largest acceptable k (silhouette favours coarse splits, and an analyst
+   wants "red sneakers", not "footwear", when both fit the data equally well).
 3. k-means (scikit-learn; ``MiniBatchKMeans`` above ``MINIBATCH_ABOVE`` vectors), seeded with
    last week's centroids when k is unchanged, which keeps clusters where they were.
 4. IDs: new centroids are matched one-to-one to last week's by the Hungarian algorithm on
@@ -26,7 +28,7 @@ import numpy as np
 from pipeline.neighbours import nearest, unit_rows
 
 SILHOUETTE_SAMPLE = 4000
-K_HYSTERESIS = 0.02
+K_TOLERANCE = 0.02
 MINIBATCH_ABOVE = 50_000
 DOMINANT_SHARE = 0.5       # a value describes a style when at least half its items have it
 DESCRIPTION_PARTS = 3
@@ -43,7 +45,7 @@ class Clustering:
 
 def choose_k(vectors: np.ndarray, candidates: Sequence[int], previous_k: int | None = None,
              seed: int = 0) -> tuple[int, dict[int, float]]:
-    """The best-silhouette k among ``candidates`` (with hysteresis towards ``previous_k``)."""
+    """k among ``candidates`` by silhouette (see the module notes), and every score."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -57,10 +59,9 @@ def choose_k(vectors: np.ndarray, candidates: Sequence[int], previous_k: int | N
     for k in usable:
         labels = KMeans(k, n_init=2, random_state=seed).fit_predict(sample)
         scores[k] = float(silhouette_score(sample, labels)) if len(set(labels)) > 1 else -1.0
-    best = max(scores, key=scores.get)
-    if previous_k in scores and scores[best] - scores[previous_k] <= K_HYSTERESIS:
-        best = previous_k
-    return best, scores
+    best = max(scores.values())
+    acceptable = [k for k, score in scores.items() if score >= best - K_TOLERANCE]
+    return (previous_k if previous_k in acceptable else max(acceptable)), scores
 
 
 def cluster(vectors: np.ndarray, k: int, init: np.ndarray | None = None,
@@ -128,12 +129,36 @@ def id_number(style: str) -> int:
     return int(style.lstrip("S"))
 
 
-def describe(members: Sequence[Mapping[str, str]], overall: Mapping[str, Counter]
+def coarser_attributes(rows: Sequence[Mapping[str, str]]) -> dict[str, set[str]]:
+    """attribute -> the attributes it implies (articleType=Tshirts implies Topwear, Apparel).
+
+    A implies B when A's value fixes B's value for at least 98% of the items carrying both;
+    naming B after A would repeat it ("Tshirts / Topwear / Apparel").
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(list(rows)).replace("", None)
+    frame = frame[[c for c in frame.columns if frame[c].nunique() <= MAX_DESCRIBING_VALUES]]
+    implied: dict[str, set[str]] = {}
+    for a in frame.columns:
+        for b in frame.columns:
+            both = frame[[a, b]].dropna()
+            if a == b or both.empty or both[a].nunique() <= both[b].nunique():
+                continue
+            modal = both.groupby([a, b]).size().groupby(level=0).max().sum()
+            if modal >= 0.98 * len(both):
+                implied.setdefault(a, set()).add(b)
+    return implied
+
+
+def describe(members: Sequence[Mapping[str, str]], overall: Mapping[str, Counter],
+             implied: Mapping[str, set[str]] | None = None
              ) -> tuple[str, dict[str, tuple[str, float]]]:
     """("Red / Dresses / Summer", attribute -> (dominant value, its share in the style)).
 
     Values held by at least half the style's items qualify; the description lists the
-    ``DESCRIPTION_PARTS`` most distinctive (share in style over share overall).
+    ``DESCRIPTION_PARTS`` most distinctive (share in style over share overall), naming a
+    value once and the most specific of attributes that imply one another.
     """
     dominant: dict[str, tuple[str, float]] = {}
     lift: dict[str, float] = {}
@@ -148,8 +173,21 @@ def describe(members: Sequence[Mapping[str, str]], overall: Mapping[str, Counter
         dominant[attribute] = (value, round(share, 3))
         if share >= DOMINANT_SHARE:
             lift[attribute] = share / (totals[value] / sum(totals.values()))
-    chosen = sorted(lift, key=lambda a: -lift[a])[:DESCRIPTION_PARTS]
-    text = " / ".join(dominant[a][0] for a in chosen) or "mixed"
+    implied = implied or {}
+    chosen: list[str] = []
+    for attribute in sorted(lift, key=lambda a: -lift[a]):
+        named = {dominant[c][0] for c in chosen}
+        covered = set().union(*(implied.get(c, set()) for c in chosen))
+        if attribute in covered or dominant[attribute][0] in named:
+            continue
+        # A more specific attribute takes the place of the coarser one it implies.
+        coarser = [c for c in chosen if c in implied.get(attribute, set())]
+        if coarser:
+            chosen[chosen.index(coarser[0])] = attribute
+            chosen = [c for c in chosen if c not in coarser[1:]]
+        else:
+            chosen.append(attribute)
+    text = " / ".join(dominant[a][0] for a in chosen[:DESCRIPTION_PARTS]) or "mixed"
     return text, dominant
 
 

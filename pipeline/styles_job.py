@@ -78,9 +78,10 @@ def _attributes(settings: Settings, weeks: list[str]) -> dict[str, dict[str, str
 
 
 def _previous(settings: Settings, week: str) -> tuple[pa.Table | None, int]:
-    """Last week's active styles (if any) and the next never-used style number."""
+    """Last week's active styles (if any) and the next style number unused before ``week``
+    (so re-running a week reproduces its IDs)."""
     earlier = [w for w in style_weeks(settings) if w < week]
-    every = [styles.id_number(s) for w in style_weeks(settings) for s in pq.read_table(
+    every = [styles.id_number(s) for w in earlier for s in pq.read_table(
         io.BytesIO(storage.read_bytes(styles_file(settings, w))), columns=["style_id"]
     )["style_id"].to_pylist()]
     next_number = max(every, default=0) + 1
@@ -117,11 +118,12 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
         for name, value in row.items():
             if value:
                 overall.setdefault(name, Counter())[value] += 1
+    implied = styles.coarser_attributes(members)
     reps, spread = styles.representatives(unit, found.labels, found.centroids, REPRESENTATIVES)
     records = []
     for s, style in enumerate(ids):
         inside = np.flatnonzero(found.labels == s)
-        text, dominant = styles.describe([members[i] for i in inside], overall)
+        text, dominant = styles.describe([members[i] for i in inside], overall, implied)
         records.append({"style_id": style, "status": "active", "size": len(inside),
                         "share": len(inside) / len(item_ids), "description": text,
                         "dominant_json": json.dumps(dominant), "spread": float(spread[s]),

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings
+from pipeline.settings import Settings, is_local, local_path
 
 AIRFLOW_CONTEXT_TAGS = {
     "AIRFLOW_CTX_DAG_ID": "airflow.dag_id",
@@ -81,7 +81,7 @@ def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: s
     check_reachable(settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     try:
-        experiment_id = mlflow.set_experiment(experiment).experiment_id
+        experiment_id = ensure_experiment(settings, experiment)
     except Exception as err:  # any backend failure means: cannot track, say so up front
         raise UnusableInputError(f"MLflow tracking store {settings.mlflow_tracking_uri} "
                                  f"is unusable: {type(err).__name__}: {err}") from None
@@ -94,6 +94,28 @@ def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: s
         if existing is None:
             mlflow.log_params({k: str(v) for k, v in params.items()})
         yield run
+
+
+def ensure_experiment(settings: Settings, name: str) -> str:
+    """Set (creating if needed) the experiment; returns its id.
+
+    With a database store, MLflow would put artifacts in ``./mlruns`` of whatever folder the
+    process runs in; StyleCast keeps them under the home (``mlartifacts/``) instead. A
+    tracking server chooses its own artifact store.
+    """
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(name)
+    if found is None and not settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+        location = settings.path("mlartifacts")
+        if is_local(location):
+            location = Path(local_path(location)).resolve().as_uri()
+        from mlflow.exceptions import MlflowException
+
+        # Created meanwhile by a concurrent task: fine, it is the same experiment.
+        with contextlib.suppress(MlflowException):
+            mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.set_experiment(name).experiment_id
 
 
 def _run_with_key(experiment_id: str, run_key: str) -> str | None:

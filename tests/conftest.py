@@ -126,3 +126,42 @@ def mlflow_server(tmp_path_factory):
     yield uri
     process.terminate()
     process.wait(timeout=30)
+
+
+QUIET_MLFLOW = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def cli_json(args: list[str], home: Path, **env: str) -> dict:
+    """Run a command that prints one JSON summary line; fail with its stderr otherwise."""
+    import json
+
+    result = run_cli(args, home, **{**QUIET_MLFLOW, **env})
+    assert result.returncode == 0, f"stylecast {' '.join(args)} failed:\n{result.stderr}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def weekly_store(tmp_path_factory) -> dict:
+    """A home ready for the weekly job: ~2 years of simulated weeks over real Fashion-MNIST
+    images, ingested, with a registered items encoder and a baby GAN champion.
+
+    Read-only for tests: copy it (``copy_home``) before changing anything.
+    """
+    root = tmp_path_factory.mktemp("weekly")
+    home, drop = root / "home", root / "drop"
+    env = {"FASHION_MNIST_DIR": str(shared("fashion-mnist"))}
+    cli_json(["simulate", "--out", str(drop), "--weeks", "110", "--items-per-week", "60",
+              "--seed", "7"], home, **env)
+    cli_json(["ingest", str(drop / "manifest.csv")], home, **env)
+    cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"], home, **env)
+    cli_json(["gan", "train", "--preset", "baby", "--run-name", "weekly"], home, **env)
+    weeks = sorted(p.name.split("=", 1)[1] for p in (home / "items").glob("week=*"))
+    return {"home": home, "drop": drop, "env": env, "weeks": weeks}
+
+
+def copy_home(store: dict, dest: Path) -> Path:
+    """A private copy of a prepared home (data, MLflow database and artifacts)."""
+    import shutil
+
+    shutil.copytree(store["home"], dest, ignore=shutil.ignore_patterns("_staging"))
+    return dest

@@ -90,7 +90,7 @@ def test_undecodable_item_is_quarantined_and_the_rest_embedded(store, tmp_path):
 def _copy_artifacts(src, dst):
     import shutil
 
-    for name in ("mlruns", "mlartifacts"):
+    for name in ("mlartifacts",):
         if (src / name).exists():
             shutil.copytree(src / name, dst / name)
 
@@ -124,6 +124,8 @@ def test_styles_recover_the_planted_designs_and_keep_their_ids(store):
     kept = set(first["descriptions"]) & set(second["descriptions"])
     assert len(kept) >= 0.8 * first["styles"], "most styles keep their ID a week later"
     assert not set(second["new"]) & set(first["descriptions"]), "new IDs are never reused"
+    rerun = last_json(run_cli(["styles", "--week", weeks[-1], "--window", "20"], home, **env))
+    assert rerun["descriptions"] == second["descriptions"], "re-running a week is idempotent"
 
     members = pd.read_parquet(home / "styles" / f"week={weeks[-1]}" / "members.parquet")
     manifest = pd.read_csv(store["drop"] / "manifest.csv", dtype=str).set_index("item_id")
@@ -285,3 +287,19 @@ def test_exact_neighbours_match_brute_force_across_blocks(monkeypatch):
     np.testing.assert_allclose(found.distance, np.sort(brute, axis=1)[:, :4], atol=1e-5)
     itself = nearest(base, base, 1, exclude_self=True)
     assert (itself.index[:, 0] != np.arange(50)).all()
+
+
+def test_descriptions_name_the_most_specific_distinctive_values():
+    from collections import Counter
+
+    from pipeline.styles import coarser_attributes, describe
+
+    rows = ([{"articleType": "Tshirts", "subCategory": "Topwear", "colour": "Red"}] * 30
+            + [{"articleType": "Tshirts", "subCategory": "Topwear", "colour": "Blue"}] * 10
+            + [{"articleType": "Shirts", "subCategory": "Topwear", "colour": "Blue"}] * 40
+            + [{"articleType": "Jeans", "subCategory": "Bottomwear", "colour": "Blue"}] * 40)
+    overall = {a: Counter(r[a] for r in rows) for a in rows[0]}
+    implied = coarser_attributes(rows)
+    assert implied == {"articleType": {"subCategory"}}
+    text, dominant = describe(rows[:40], overall, implied)
+    assert text == "Tshirts / Red" and dominant["subCategory"] == ("Topwear", 1.0)

@@ -1,0 +1,176 @@
+"""What the weekly report says, as plain data. Pure: frames in, a JSON-able dict out.
+
+``report.json`` is this dict; the HTML and Markdown renderings only format it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+HEADLINE_SIZE = 5
+HIGHLIGHTS_PER_DIRECTION = 3
+THIN_WEEK_FRACTION = 0.5     # a week with under half the median weekly items is thin
+HEALTH_WINDOW_WEEKS = 26
+INSUFFICIENT = {"short_series", "constant_series"}
+
+
+@dataclass
+class ReportInputs:
+    """Everything the weekly steps left for one week; any part may be missing (None)."""
+    week: str
+    history: pd.DataFrame | None = None     # unique_id, ds, y, kind, count, n
+    forecasts: pd.DataFrame | None = None   # unique_id, ds, model, yhat, yhat_lo_80, ...
+    trends: pd.DataFrame | None = None
+    backtest: pd.DataFrame | None = None
+    problems: pd.DataFrame | None = None
+    styles: pd.DataFrame | None = None      # active styles of the week
+    concepts: pd.DataFrame | None = None
+    concepts_note: str | None = None
+    weekly_items: pd.Series = field(default_factory=lambda: pd.Series(dtype=int))
+    duplicates: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+
+def _label(uid: str, styles: pd.DataFrame | None) -> str:
+    if uid.startswith("style=") and styles is not None:
+        found = styles.loc[styles["style_id"] == uid.split("=", 1)[1], "description"]
+        if len(found):
+            return f"{uid.split('=', 1)[1]} · {found.iloc[0]}"
+    return uid
+
+
+def insufficient_ids(inputs: ReportInputs) -> set[str]:
+    if inputs.problems is None or inputs.problems.empty:
+        return set()
+    return set(inputs.problems.loc[inputs.problems["reason"].isin(INSUFFICIENT), "unique_id"])
+
+
+def headline(inputs: ReportInputs) -> dict[str, list[dict]]:
+    """Rising / declining sorted by score = probability x expected change; emerging by growth.
+
+    Series forecast by the fallback (too little history) are left out: their direction
+    would be a guess dressed as a call.
+    """
+    if inputs.trends is None or inputs.trends.empty:
+        return {"rising": [], "declining": [], "emerging": []}
+    trends = inputs.trends[~inputs.trends["unique_id"].isin(insufficient_ids(inputs))].copy()
+    trends = trends[trends["growth"].notna()]
+    trends["score"] = trends["probability"] * trends["growth"].abs()
+
+    def entries(frame: pd.DataFrame) -> list[dict]:
+        return [{"unique_id": r.unique_id, "name": _label(r.unique_id, inputs.styles),
+                 "kind": "style" if r.unique_id.startswith("style=") else "attribute",
+                 "label": r.label, "probability": round(float(r.probability), 3),
+                 "expected_change": round(float(r.growth), 4), "score": round(float(r.score), 4)}
+                for r in frame.head(HEADLINE_SIZE).itertuples()]
+
+    by_score = trends.sort_values("score", ascending=False)
+    emerging = trends[trends["emerging"].astype(bool)].sort_values("growth", ascending=False)
+    return {"rising": entries(by_score[by_score["label"] == "rising"]),
+            "declining": entries(by_score[by_score["label"] == "declining"]),
+            "emerging": entries(emerging)}
+
+
+def highlighted_ids(inputs: ReportInputs, top: dict[str, list[dict]]) -> list[str]:
+    """The top rising and declining styles (attribute values when there are no styles)."""
+    chosen: list[str] = []
+    for direction in ("rising", "declining"):
+        entries = top[direction]
+        styles = [e["unique_id"] for e in entries if e["kind"] == "style"]
+        pool = styles or [e["unique_id"] for e in entries]
+        chosen += pool[:HIGHLIGHTS_PER_DIRECTION]
+    if not chosen and inputs.styles is not None and not inputs.styles.empty:
+        # Nothing moves (or all history is short): still show the biggest styles.
+        biggest = inputs.styles.sort_values("size", ascending=False)["style_id"]
+        chosen = [f"style={s}" for s in biggest.head(HIGHLIGHTS_PER_DIRECTION)]
+    return list(dict.fromkeys(chosen))
+
+
+def highlight(uid: str, inputs: ReportInputs) -> dict:
+    has_forecast = inputs.forecasts is not None and (inputs.forecasts["unique_id"] == uid).any()
+    entry: dict = {"unique_id": uid, "name": _label(uid, inputs.styles),
+                   "has_forecast": bool(has_forecast),
+                   "insufficient_history": uid in insufficient_ids(inputs) or not has_forecast,
+                   "representatives": [], "concepts": []}
+    if inputs.trends is not None:
+        row = inputs.trends[inputs.trends["unique_id"] == uid]
+        if len(row):
+            entry.update(label=row["label"].iloc[0],
+                         probability=_num(row["probability"].iloc[0]),
+                         expected_change=_num(row["growth"].iloc[0]))
+    if uid.startswith("style=") and inputs.styles is not None:
+        style_id = uid.split("=", 1)[1]
+        found = inputs.styles[inputs.styles["style_id"] == style_id]
+        if len(found):
+            entry["representatives"] = list(found["representatives"].iloc[0])
+            entry["dominant"] = json.loads(found["dominant_json"].iloc[0])
+        if inputs.concepts is not None:
+            mine = inputs.concepts[inputs.concepts["style_id"] == style_id]
+            entry["concepts"] = mine["concept_id"].tolist()
+    return entry
+
+
+def _num(value) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), 4)
+
+
+def concepts_section(inputs: ReportInputs) -> dict:
+    if inputs.concepts is None or inputs.concepts.empty:
+        return {"note": inputs.concepts_note or "no generated concepts this week", "items": []}
+    items = [{"concept_id": r.concept_id, "condition": r.condition, "style_id": r.style_id,
+              "style": r.style_description, "novelty": round(float(r.novelty), 3),
+              "too_close": bool(r.too_close), "nearest_item_id": next(iter(r.nearest_item_ids)),
+              "nearest_distance": round(float(r.nearest_distance), 4)}
+             for r in inputs.concepts.itertuples()]
+    return {"note": None, "items": items}
+
+
+def accuracy(inputs: ReportInputs) -> list[dict]:
+    """The backtest table with skill against seasonal naive (1 - MASE / MASE_naive)."""
+    if inputs.backtest is None or inputs.backtest.empty:
+        return []
+    table = inputs.backtest.copy()
+    naive = table.loc[table["model"] == "seasonal_naive", "mase"]
+    reference = float(naive.iloc[0]) if len(naive) else np.nan
+    table["skill_vs_seasonal_naive"] = 1 - table["mase"] / reference
+    keep = [c for c in ("model", "mase", "smape", "wape", "coverage_80", "coverage_95",
+                        "skill_vs_seasonal_naive") if c in table.columns]
+    rows = table[keep].sort_values("mase").to_dict("records")
+    return [{k: (_num(v) if k != "model" else v) for k, v in r.items()} for r in rows]
+
+
+def health(inputs: ReportInputs) -> dict:
+    weekly = inputs.weekly_items.sort_index()
+    recent = weekly[weekly.index <= inputs.week].tail(HEALTH_WINDOW_WEEKS)
+    median = float(recent.median()) if len(recent) else 0.0
+    thin = [w for w, n in recent.items() if n < THIN_WEEK_FRACTION * median]
+    return {"items_total": int(weekly[weekly.index <= inputs.week].sum()),
+            "items_this_week": int(weekly.get(inputs.week, 0)),
+            "weeks_with_items": int((weekly[weekly.index <= inputs.week] > 0).sum()),
+            "duplicates": int(inputs.duplicates),
+            "quarantined": int(sum(inputs.quarantined.values())),
+            "quarantined_by_reason": dict(sorted(inputs.quarantined.items())),
+            "median_items_per_week": median, "thin_weeks": thin}
+
+
+def build(inputs: ReportInputs, generated_at: str) -> dict:
+    top = headline(inputs)
+    has_data = inputs.history is not None and not inputs.history.empty
+    notes = []
+    if not has_data:
+        notes.append(f"No data for {inputs.week}: nothing was ingested up to this week, so "
+                     "there is nothing to forecast.")
+    elif health(inputs)["items_this_week"] == 0:
+        notes.append(f"No items were observed in {inputs.week}; the week counts as zero.")
+    return {"week": inputs.week, "generated_at": generated_at, "has_data": has_data,
+            "notes": notes, "headline": top,
+            "highlighted": [highlight(uid, inputs) for uid in highlighted_ids(inputs, top)],
+            "concepts": concepts_section(inputs), "accuracy": accuracy(inputs),
+            "data_health": health(inputs),
+            "attributes": sorted({uid.split("=", 1)[0] for uid in (
+                inputs.history["unique_id"].unique() if has_data else [])
+                if not uid.startswith("style=") and "|" not in uid})}

@@ -1,0 +1,74 @@
+"""The report's two renderings: a self-contained HTML page (Jinja2) and a Markdown summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup, escape
+
+TEMPLATES = Path(__file__).parent / "templates"
+SHORT_CHARS = 40
+
+
+def short(text: object, limit: int = SHORT_CHARS) -> Markup:
+    """Long names are cut with an ellipsis; the full name shows on hover."""
+    text = str(text)
+    if len(text) <= limit:
+        return escape(text)
+    return Markup('<span class="trunc" title="{}">{}…</span>').format(text, text[:limit - 1])
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def signed_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.0%}"
+
+
+def fixed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def html(report: dict, images: dict[str, str], attribute_charts: dict[str, str]) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters.update(short=short, pct=pct, signed_pct=signed_pct, fixed=fixed)
+    concepts_by_id = {c["concept_id"]: c for c in report["concepts"]["items"]}
+    highlighted = [{"label": None, "probability": None, **h} for h in report["highlighted"]]
+    return env.get_template("report.html.j2").render(
+        r={**report, "highlighted": highlighted}, images=images,
+        attribute_charts=attribute_charts, concepts_by_id=concepts_by_id)
+
+
+def _line(entry: dict) -> str:
+    return (f"- {entry['name']}: {signed_pct(entry['expected_change'])} expected, "
+            f"{pct(entry['probability'])} sure")
+
+
+def markdown(report: dict) -> str:
+    """A summary fit for an email or a chat message."""
+    lines = [f"**StyleCast weekly trends, {report['week']}**", ""]
+    lines += [f"_{note}_" for note in report["notes"]]
+    for direction in ("rising", "declining", "emerging"):
+        entries = report["headline"][direction][:3]
+        lines.append(f"**{direction.capitalize()}**")
+        lines += [_line(e) for e in entries] or [f"- nothing {direction}"]
+    concepts = report["concepts"]
+    if concepts["note"]:
+        lines.append(f"**Concepts**: {concepts['note']}")
+    else:
+        flagged = sum(c["too_close"] for c in concepts["items"])
+        lines.append(f"**Concepts**: {len(concepts['items'])} generated, {flagged} too close "
+                     "to an existing item")
+    best = report["accuracy"][0] if report["accuracy"] else None
+    if best:
+        lines.append(f"**Accuracy**: best backtest model {best['model']}, MASE "
+                     f"{fixed(best['mase'])}, skill vs seasonal naive "
+                     f"{signed_pct(best.get('skill_vs_seasonal_naive'))}")
+    health = report["data_health"]
+    lines.append(f"**Data**: {health['items_this_week']} items this week, "
+                 f"{health['items_total']} in all, {health['quarantined']} quarantined, "
+                 f"thin weeks: {', '.join(health['thin_weeks']) or 'none'}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,165 @@
+"""``stylecast report --week W``: gather the week's outputs, render, publish, log to MLflow.
+
+``reports/W/`` holds ``index.html`` (opens from disk: inline CSS, images as files in
+``img/``), ``report.json`` and ``summary.md``. The folder is built in staging and swapped in
+whole, so a reader never sees half a report; a re-run replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.compute as pc
+
+from pipeline import storage
+from pipeline.report import charts, content, render
+from pipeline.settings import Settings
+from pipeline.weeks import parse_week
+
+EXPERIMENT = "stylecast-report"
+
+
+def _frame(uri: str) -> pd.DataFrame | None:
+    if not storage.exists(uri):
+        return None
+    return storage.parse_frame(storage.read_bytes(uri))
+
+
+def gather(settings: Settings, week: str) -> content.ReportInputs:
+    from pipeline import concepts_job, styles_job, weekly
+    from pipeline.errors import UnusableInputError
+
+    def weekly_file(dataset: str, name: str) -> pd.DataFrame | None:
+        return _frame(weekly.week_path(settings, dataset, week, name))
+
+    inputs = content.ReportInputs(week=week)
+    inputs.history = weekly_file("series", "series.parquet")
+    inputs.forecasts = weekly_file("forecasts", "forecasts.parquet")
+    inputs.trends = weekly_file("forecasts", "trends.csv")
+    inputs.backtest = weekly_file("forecasts", "backtest.csv")
+    inputs.problems = weekly_file("forecasts", "problems.csv")
+    for frame in (inputs.history, inputs.forecasts):
+        if frame is not None:
+            frame["ds"] = pd.to_datetime(frame["ds"])
+    try:
+        inputs.styles = styles_job.read_styles(settings, week).to_pandas()
+    except UnusableInputError:
+        inputs.styles = None
+    inputs.concepts = _frame(concepts_job.concepts_file(settings, week))
+    if inputs.concepts is None:
+        inputs.concepts_note = ("No generated concepts: there is no GAN champion yet (train "
+                                "one with the stylecast_gan_training DAG or `stylecast gan "
+                                "train`), or the concepts step has not run for this week.")
+    items = storage.read_table(settings.path("items"), columns=["iso_week"])
+    if items is not None:
+        weeks = items["iso_week"].to_pandas()
+        inputs.weekly_items = weeks[weeks <= week].value_counts().sort_index()
+    duplicates = storage.read_table(settings.path("duplicates"), columns=["item_id"])
+    inputs.duplicates = 0 if duplicates is None else duplicates.num_rows
+    quarantine = storage.read_table(settings.path("quarantine"), columns=["reason"])
+    if quarantine is not None:
+        inputs.quarantined = dict(Counter(quarantine["reason"].to_pylist()))
+    return inputs
+
+
+def _image_name(key: str) -> str:
+    return "img/" + hashlib.sha1(key.encode()).hexdigest()[:16] + ".png"
+
+
+def _item_pngs(settings: Settings, item_ids: set[str]) -> dict[str, bytes]:
+    if not item_ids:
+        return {}
+    table = storage.read_table(settings.path("items"), columns=["item_id", "image_png"],
+                               filter=pc.field("item_id").isin(sorted(item_ids)))
+    return {i: png for i, png in zip(table["item_id"].to_pylist(),
+                                     table["image_png"].to_pylist(), strict=True) if png}
+
+
+def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
+                 folder: Path) -> None:
+    """Write charts, images, index.html, report.json and summary.md into ``folder``."""
+    (folder / "img").mkdir(parents=True)
+    files: dict[str, bytes] = {}
+    for h in report["highlighted"]:
+        if h["insufficient_history"]:
+            continue
+        uid = h["unique_id"]
+        h["chart"] = _image_name("chart:" + uid)
+        files[h["chart"]] = charts.fan_chart(
+            inputs.history[inputs.history["unique_id"] == uid],
+            inputs.forecasts[inputs.forecasts["unique_id"] == uid], h["name"])
+    attribute_charts = {}
+    for attribute in report["attributes"]:
+        ids = inputs.history["unique_id"]
+        mine = inputs.history[ids.str.startswith(attribute + "=") & ~ids.str.contains("|",
+                                                                                      regex=False)]
+        attribute_charts[attribute] = _image_name("attribute:" + attribute)
+        files[attribute_charts[attribute]] = charts.small_multiples(attribute, mine,
+                                                                    inputs.forecasts)
+    wanted = {i for h in report["highlighted"] for i in h["representatives"]}
+    wanted |= {c["nearest_item_id"] for c in report["concepts"]["items"] if c["too_close"]}
+    images = {}
+    for item, png in _item_pngs(settings, wanted).items():
+        images[item] = _image_name("item:" + item)
+        files[images[item]] = png
+    if inputs.concepts is not None:
+        for cid, png in zip(inputs.concepts["concept_id"], inputs.concepts["image_png"],
+                            strict=True):
+            images[cid] = _image_name("concept:" + cid)
+            files[images[cid]] = png
+    for h in report["highlighted"]:  # an item that vanished from the store is not shown
+        h["representatives"] = [i for i in h["representatives"] if i in images]
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "index.html").write_text(render.html(report, images, attribute_charts))
+    (folder / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (folder / "summary.md").write_text(render.markdown(report))
+
+
+def build_report(settings: Settings, week: str, track: bool = True) -> dict[str, object]:
+    parse_week(week)
+    inputs = gather(settings, week)
+    generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    report = content.build(inputs, generated_at)
+    dest = settings.path("reports", week)
+    digest = hashlib.sha256(json.dumps({**report, "generated_at": None}, sort_keys=True,
+                                       default=str).encode()).hexdigest()[:16]
+    with storage.staging_dir(settings.home, f"report-{week}") as staging:
+        folder = staging / week
+        render_files(settings, inputs, report, folder)
+        run_id = _log(settings, week, folder, report, digest) if track else None
+        storage.publish_dir(folder, dest)
+    return {"week": week, "html": storage.join(dest, "index.html"),
+            "json": storage.join(dest, "report.json"), "mlflow_run_id": run_id,
+            "rising": len(report["headline"]["rising"]),
+            "declining": len(report["headline"]["declining"]),
+            "highlighted": len(report["highlighted"]), "has_data": report["has_data"]}
+
+
+def _log(settings: Settings, week: str, folder: Path, report: dict, digest: str) -> str:
+    from pipeline.tracking import mlflow_run
+
+    with mlflow_run(settings, EXPERIMENT, f"report-{week}", digest, {"week": week}) as run:
+        import mlflow
+
+        health = report["data_health"]
+        mlflow.log_metrics({"report.rising": len(report["headline"]["rising"]),
+                            "report.declining": len(report["headline"]["declining"]),
+                            "report.emerging": len(report["headline"]["emerging"]),
+                            "data.items_total": health["items_total"],
+                            "data.items_this_week": health["items_this_week"],
+                            "data.quarantined": health["quarantined"],
+                            "concepts.count": len(report["concepts"]["items"])})
+        mlflow.log_artifacts(str(folder), artifact_path="report")
+        return run.info.run_id
+
+
+def summary_markdown(settings: Settings, week: str) -> str:
+    return storage.read_bytes(storage.join(settings.path("reports", week), "summary.md")
+                              ).decode()
+

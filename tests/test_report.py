@@ -1,0 +1,183 @@
+"""The weekly report: rendered from a real weekly run, checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import pytest
+from conftest import QUIET_MLFLOW, cli_json, copy_home, run_cli
+
+from pipeline import weekly
+from pipeline.report import render
+from pipeline.settings import Settings
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+def run_weekly(home, week: str, steps=None) -> None:
+    settings = Settings(home=str(home), workers=2)
+    for step in steps or (weekly.embed_step, weekly.styles_step, weekly.series_step,
+                          weekly.forecast_step, weekly.concepts_step):
+        step(settings, week)
+
+
+@pytest.fixture(scope="module")
+def reported(weekly_store, tmp_path_factory):
+    """The weekly steps then `stylecast report` for the store's last week."""
+    home = copy_home(weekly_store, tmp_path_factory.mktemp("report") / "home")
+    week = weekly_store["weeks"][-1]
+    import os
+
+    os.environ.update(QUIET_MLFLOW)
+    run_weekly(home, week)
+    summary = cli_json(["report", "--week", week], home)
+    return {"home": home, "week": week, "summary": summary,
+            "json": json.loads((home / "reports" / week / "report.json").read_text())}
+
+
+def open_in_chromium(html_path, screenshot):
+    """Load a page from disk; return (console errors, images not loaded, image count)."""
+    from playwright.sync_api import sync_playwright
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("Debian chromium is missing: .ci/run installs it (apt-get install chromium)")
+    errors: list[str] = []
+    profile = screenshot.parent / "chromium-profile"
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=browser, headless=True, args=CHROMIUM_ARGS[1:],
+            viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+            page.goto(html_path.resolve().as_uri(), wait_until="load")
+            broken = page.evaluate("Array.from(document.images).filter("
+                                   "i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+            count = page.evaluate("document.images.length")
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            context.close()
+    return errors, broken, count
+
+
+def test_report_opens_from_disk_in_headless_chromium(reported, tmp_path):
+    page = reported["home"] / "reports" / reported["week"] / "index.html"
+    shot = tmp_path / "report.png"
+    errors, broken, count = open_in_chromium(page, shot)
+    assert errors == [] and broken == []
+    assert count >= 10, "charts, representative items and concepts are images"
+    assert shot.stat().st_size > 50_000
+    html = page.read_text()
+    assert "http://" not in html and "https://" not in html, "nothing fetched from a network"
+
+
+def test_report_json_is_consistent_with_the_store(reported):
+    report, home, week = reported["json"], reported["home"], reported["week"]
+    rising = report["headline"]["rising"]
+    assert rising and [e["score"] for e in rising] == sorted((e["score"] for e in rising),
+                                                             reverse=True)
+    assert all(e["label"] == "rising" and e["expected_change"] > 0 for e in rising)
+    forecasts = duckdb.sql(
+        f"select distinct unique_id from read_parquet('{home}/forecasts/week={week}/"
+        "forecasts.parquet')").fetchall()
+    forecast_ids = {row[0] for row in forecasts}
+    assert report["highlighted"]
+    for entry in report["highlighted"]:
+        assert entry["unique_id"] in forecast_ids and entry["has_forecast"]
+        assert entry["insufficient_history"] or (home / "reports" / week / entry["chart"]).exists()
+    counted = duckdb.sql(
+        f"select count(*) filter (where iso_week <= '{week}'), "
+        f"count(*) filter (where iso_week = '{week}') "
+        f"from read_parquet('{home}/items/*/*.parquet')").fetchall()[0]
+    health = report["data_health"]
+    assert (health["items_total"], health["items_this_week"]) == counted
+    assert report["concepts"]["note"] is None and report["concepts"]["items"]
+    assert {"category", "colour"} <= set(report["attributes"])
+    assert report["accuracy"][0]["mase"] <= report["accuracy"][-1]["mase"]
+
+
+def test_report_is_logged_to_mlflow_and_summarised_as_markdown(reported):
+    from mlflow.tracking import MlflowClient
+
+    home, week = reported["home"], reported["week"]
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    run = client.get_run(reported["summary"]["mlflow_run_id"])
+    assert run.data.params["week"] == week
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+    assert {"report/index.html", "report/report.json", "report/summary.md"} <= logged
+    assert run.data.metrics["data.items_total"] == reported["json"]["data_health"]["items_total"]
+
+    md = run_cli(["report", "--week", week, "--format", "md", "--no-track"], home)
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith(f"**StyleCast weekly trends, {week}**")
+    top = reported["json"]["headline"]["rising"][0]["name"]
+    assert top in md.stdout and len(md.stdout) < 3000
+
+
+def test_week_without_data_and_without_champion_still_renders(weekly_store, tmp_path):
+    home = tmp_path / "home"
+    (home / "items").mkdir(parents=True)
+    shutil.copytree(weekly_store["home"] / "items", home / "items", dirs_exist_ok=True)
+    summary = cli_json(["report", "--week", "2020-W10", "--no-track"], home)
+    assert summary["has_data"] is False
+    report = json.loads((home / "reports" / "2020-W10" / "report.json").read_text())
+    assert report["notes"][0].startswith("No data for 2020-W10")
+    assert report["concepts"]["items"] == [] and "no GAN champion" in report["concepts"]["note"]
+    errors, broken, _ = open_in_chromium(home / "reports" / "2020-W10" / "index.html",
+                                         tmp_path / "empty.png")
+    assert errors == [] and broken == []
+
+
+def test_too_little_history_says_so_instead_of_drawing(weekly_store, tmp_path):
+    home = copy_home(weekly_store, tmp_path / "home")
+    early = weekly_store["weeks"][30]
+    run_weekly(home, early, (weekly.embed_step, weekly.styles_step, weekly.series_step,
+                             weekly.forecast_step))
+    cli_json(["report", "--week", early, "--no-track"], home)
+    report = json.loads((home / "reports" / early / "report.json").read_text())
+    assert report["highlighted"] and all(h["insufficient_history"]
+                                         for h in report["highlighted"])
+    assert report["headline"]["rising"] == [], "no calls made on a guess"
+    html = (home / "reports" / early / "index.html").read_text()
+    assert "Insufficient history" in html and 'class="chart"' in html  # attribute panels only
+    assert not any("chart" in h for h in report["highlighted"])
+
+
+def test_long_names_are_truncated_with_the_full_name_on_hover():
+    name = "colour=" + "very " * 20 + "long blue"
+    cut = str(render.short(name))
+    assert cut.startswith('<span class="trunc" title="colour=very very') and "…" in cut
+    visible = cut.split(">", 1)[1].removesuffix("</span>")
+    assert len(visible) == render.SHORT_CHARS and f'title="{name}"' in cut
+    assert str(render.short("colour=red")) == "colour=red"
+    assert str(render.short('<b>"x"</b>' * 10)).count("<b>") == 0, "names are escaped"
+
+
+def test_a_concept_too_close_to_an_item_is_flagged_beside_it():
+    report = {"week": "2025-W14", "generated_at": "now", "has_data": True, "notes": [],
+              "headline": {"rising": [], "declining": [], "emerging": []}, "highlighted": [],
+              "accuracy": [], "attributes": [],
+              "data_health": {"items_total": 1, "items_this_week": 1, "duplicates": 0,
+                              "quarantined": 0, "quarantined_by_reason": {},
+                              "median_items_per_week": 1, "thin_weeks": []},
+              "concepts": {"note": None, "items": [
+                  {"concept_id": "c1", "condition": "category=Dress", "style_id": "S0001",
+                   "style": "Dress", "novelty": 0.01, "too_close": True,
+                   "nearest_item_id": "item-9", "nearest_distance": 0.0001}]}}
+    html = render.html(report, {"c1": "img/c1.png", "item-9": "img/item-9.png"}, {})
+    assert "too close to an existing item" in html
+    assert 'src="img/item-9.png" alt="nearest existing item item-9"' in html
+    md = render.markdown(report)
+    assert "1 generated, 1 too close" in md
+
+
+def test_bad_week_is_a_clear_error(tmp_path):
+    result = run_cli(["report", "--week", "2025-14"], tmp_path / "home")
+    assert result.returncode == 2 and "not an ISO week" in result.stderr
