@@ -16,9 +16,9 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint clean fashion-mnist benchmark-ingest benchmark-forecast benchmark-gan
+.PHONY: setup demo test lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan
 
-setup: $(STAMP) fashion-mnist
+setup: $(STAMP) system-packages
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,12 +26,19 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install -q -e ".[dev,s3]" $(QUIET_PIP)
 	@touch $@
 
-# The Debian package is the offline, checksummed copy of Fashion-MNIST the demo uses.
-fashion-mnist:
-	@if [ ! -d $(FMNIST_DEB_DIR) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian package dataset-fashion-mnist"; \
-		apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
-		{ apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
+# Debian packages the demo and tests use, installed when missing (root + apt only; elsewhere
+# tests name what is missing): the offline, checksummed Fashion-MNIST, and the headless
+# Chromium the report tests open the weekly report in.
+DEBIAN_PACKAGES := dataset-fashion-mnist:$(FMNIST_DEB_DIR) chromium:/usr/bin/chromium
+
+system-packages:
+	@missing=""; for entry in $(DEBIAN_PACKAGES); do \
+		[ -e "$${entry#*:}" ] || missing="$$missing $${entry%%:*}"; done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian package(s):$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null && apt-get install -y -qq $$missing >/dev/null; }; \
 	fi
 
 demo: setup

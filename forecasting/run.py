@@ -74,11 +74,12 @@ def _tracked(track: bool, settings: Settings, run_name: str, input_hash: str,
 def forecast_file(series_uri: str, out_uri: str, config: engine.ForecastConfig,
                   settings: Settings, all_models: bool = False, trends_uri: str | None = None,
                   track: bool = True, backtest_uri: str | None = None,
-                  problems_uri: str | None = None) -> dict[str, object]:
+                  problems_uri: str | None = None, run_name: str = "forecast"
+                  ) -> dict[str, object]:
     raw, input_hash = read_series(series_uri)
     prepared = engine.prepare(raw, config, f"series {series_uri}")
     params = _params(config, all_models=all_models, input=series_uri)
-    with _tracked(track, settings, "forecast", input_hash, params) as run:
+    with _tracked(track, settings, run_name, input_hash, params) as run:
         result = engine.forecast_prepared(prepared, config, all_models=all_models)
         storage.write_frame(result.forecasts, out_uri)
         extra = {trends_uri: result.trends, problems_uri: result.problems,

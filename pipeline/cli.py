@@ -176,6 +176,10 @@ app.command()(cli_styles.embed)
 app.command()(cli_styles.styles)
 app.command()(cli_styles.concepts)
 app.command()(cli_styles.report)
+runs_app = typer.Typer(help="MLflow runs: compare the latest runs of an experiment.",
+                       no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+runs_app.command("compare")(cli_styles.runs_compare)
 
 
 app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.forecast)

@@ -106,3 +106,30 @@ def report(
         typer.echo(summary_markdown(settings, week), nl=False)
     else:
         typer.echo(json.dumps(summary))
+
+
+@fails_cleanly
+def runs_compare(
+    experiment: Annotated[str, typer.Option(help="MLflow experiment, e.g. stylecast-forecast.")],
+    last: Annotated[int, typer.Option(help="How many of the latest runs.")] = 5,
+    metric: Annotated[str | None, typer.Option(help="Only metrics whose name contains this.")]
+    = None,
+) -> None:
+    """Print the latest runs of an experiment side by side: params and metrics per run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.runs import comparison, last_runs
+    from pipeline.settings import Settings
+
+    if last < 1:
+        raise UnusableInputError("--last must be at least 1")
+    headers, rows = comparison(last_runs(Settings.from_env(), experiment, last), metric)
+    table = Table(title=f"{experiment}: last {len(headers) - 1} runs")
+    table.add_column(headers[0], justify="left", no_wrap=True)
+    for header in headers[1:]:
+        table.add_column(header, justify="right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    label_width = max(len(row[0]) for row in rows)
+    Console(width=max(100, label_width + 28 * (len(headers) - 1))).print(table)

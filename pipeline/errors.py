@@ -17,3 +17,12 @@ class JobFailed(StyleCastError):
     """The job started but had to stop (e.g. a diverging GAN); what was good is kept."""
 
     exit_code = 3
+
+
+class ServiceUnavailable(StyleCastError):
+    """A service the job needs (MLflow, the object store) cannot be reached right now.
+
+    Unlike unusable input, trying again later may succeed: Airflow retries these.
+    """
+
+    exit_code = 4

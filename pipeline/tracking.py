@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from pipeline.errors import UnusableInputError
+from pipeline.errors import ServiceUnavailable, UnusableInputError
 from pipeline.settings import Settings, is_local, local_path
 
 AIRFLOW_CONTEXT_TAGS = {
@@ -24,6 +24,7 @@ AIRFLOW_CONTEXT_TAGS = {
     "AIRFLOW_CTX_DAG_RUN_ID": "airflow.run_id",
     "AIRFLOW_CTX_LOGICAL_DATE": "airflow.logical_date",
     "AIRFLOW_CTX_TASK_ID": "airflow.task_id",
+    "AIRFLOW_CTX_TRY_NUMBER": "airflow.try_number",  # updated when a retry reopens the run
 }
 RUN_KEY_TAG = "stylecast.run_key"
 
@@ -59,7 +60,7 @@ def check_reachable(tracking_uri: str, timeout_s: float = 5.0) -> None:
     try:
         requests.get(tracking_uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
     except requests.RequestException as err:
-        raise UnusableInputError(f"MLflow tracking server {tracking_uri} is unreachable "
+        raise ServiceUnavailable(f"MLflow tracking server {tracking_uri} is unreachable "
                                  f"({type(err).__name__}); start it or set "
                                  "MLFLOW_TRACKING_URI") from None
 

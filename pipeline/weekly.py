@@ -102,7 +102,8 @@ def forecast_step(settings: Settings, week: str, horizon: int = HORIZON,
         week_path(settings, "forecasts", week, "forecasts.parquet"), config, settings,
         trends_uri=week_path(settings, "forecasts", week, "trends.csv"),
         backtest_uri=week_path(settings, "forecasts", week, "backtest.csv"),
-        problems_uri=week_path(settings, "forecasts", week, "problems.csv"))
+        problems_uri=week_path(settings, "forecasts", week, "problems.csv"),
+        run_name=f"forecast-{week}")
 
 
 def concepts_step(settings: Settings, week: str, per_condition: int = 6) -> dict:

@@ -118,7 +118,7 @@ def test_unreachable_mlflow_server_is_a_clear_error_before_any_output(series_fil
     out = tmp_path / "never.csv"
     done = run_cli(["forecast", str(series_file), "-h", "3", "--season-length", "12", "--out",
                     str(out)], home, MLFLOW_TRACKING_URI="http://127.0.0.1:9")
-    assert done.returncode == 2
+    assert done.returncode == 4
     assert "MLflow tracking server http://127.0.0.1:9 is unreachable" in done.stderr
     assert not out.exists()
 

@@ -188,5 +188,5 @@ def test_promotion_rule(tmp_path, monkeypatch):
 def test_mlflow_unreachable_fails_before_training(home):
     done = run_cli(["gan", "train", "--preset", "baby"], home,
                    MLFLOW_TRACKING_URI="http://127.0.0.1:9")
-    assert done.returncode == 2 and "unreachable" in done.stderr
+    assert done.returncode == 4 and "unreachable" in done.stderr
     assert not (home / "gan").exists(), "nothing was started"

@@ -30,7 +30,8 @@ class ReportInputs:
     styles: pd.DataFrame | None = None      # active styles of the week
     concepts: pd.DataFrame | None = None
     concepts_note: str | None = None
-    weekly_items: pd.Series = field(default_factory=lambda: pd.Series(dtype=int))
+    weekly_items: pd.Series = field(  # ISO week -> items observed
+        default_factory=lambda: pd.Series(dtype=int, index=pd.Index([], dtype=object)))
     duplicates: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
 

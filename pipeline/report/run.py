@@ -123,6 +123,10 @@ def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
 
 def build_report(settings: Settings, week: str, track: bool = True) -> dict[str, object]:
     parse_week(week)
+    if track:  # an unreachable server fails now, not after the rendering
+        from pipeline.tracking import check_reachable
+
+        check_reachable(settings.mlflow_tracking_uri)
     inputs = gather(settings, week)
     generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = content.build(inputs, generated_at)

@@ -1,0 +1,127 @@
+"""What Airflow tasks call: one function per task, JSON in, small JSON out (for XCom).
+
+The DAG files in ``dags/`` stay thin: each task body is one call into this module, which
+imports the heavy libraries (torch, pandas) only when the task runs, never when the DAG
+file is parsed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from pipeline.errors import UnusableInputError
+from pipeline.settings import Settings
+from pipeline.weeks import iso_week, parse_week
+
+WEEKLY_STEPS = ("embed", "styles", "series", "forecast", "concepts", "report")
+
+
+def no_retry_on_bad_input(function: Callable) -> Callable:
+    """Unusable input fails the task for good (a retry would read the same input); a service
+    that is down (``ServiceUnavailable``) or any other error is left to Airflow's retries."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except UnusableInputError as err:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(err)) from err
+    return wrapper
+
+
+@no_retry_on_bad_input
+def report_week(logical_date: str | None, requested: str | None = None) -> str:
+    """The ISO week a run reports on: the requested one, else the last complete week before
+    the run's logical date (Monday 06:00 of week W+1 reports on week W)."""
+    if requested:
+        try:
+            parse_week(requested)
+        except ValueError as err:  # "2025-14": bad input, no retry can fix it
+            raise UnusableInputError(str(err)) from None
+        return requested
+    moment = datetime.fromisoformat(logical_date) if logical_date else datetime.now()
+    monday = moment.date() - timedelta(days=moment.weekday())
+    return iso_week(monday - timedelta(days=1))
+
+
+@no_retry_on_bad_input
+def weekly_step(step: str, week: str) -> dict:
+    from pipeline import weekly
+
+    functions = {"embed": weekly.embed_step, "styles": weekly.styles_step,
+                 "series": weekly.series_step, "forecast": weekly.forecast_step,
+                 "concepts": weekly.concepts_step, "report": weekly.report_step}
+    result = functions[step](Settings.from_env(), week)
+    if "skipped" in result:
+        import logging
+
+        logging.getLogger("stylecast").warning("%s skipped for %s: %s", step, week,
+                                               result["skipped"])
+    return _small(result)
+
+
+@no_retry_on_bad_input
+def train_gan(dataset: str, preset: str, max_kimg: float | None, conditions: str | None,
+              seed: int) -> dict:
+    from gan.run import train_gan as train
+
+    attributes = tuple(a.strip() for a in conditions.split(",") if a.strip()) if conditions \
+        else None
+    overrides = {"max_kimg": max_kimg, "seed": seed,
+                 **({"attributes": attributes} if attributes else {})}
+    run_name = _airflow_run_name()
+    summary = train(Settings.from_env(), dataset, preset, None,
+                    resume=run_name if _run_exists(run_name) else None,
+                    run_name=run_name, **overrides)
+    return _small(summary)
+
+
+def _airflow_run_name() -> str | None:
+    """A retried training task resumes its own run folder instead of starting over."""
+    import os
+    import re
+
+    run_id = os.environ.get("AIRFLOW_CTX_DAG_RUN_ID")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"airflow-{run_id}") if run_id else None
+
+
+def _run_exists(name: str | None) -> bool:
+    from gan.run import runs_root
+
+    return bool(name) and (runs_root(Settings.from_env()) / name / "config.json").exists()
+
+
+@no_retry_on_bad_input
+def new_manifests(drop: str) -> list[str]:
+    """Manifests in the drop folder not ingested yet (by content key)."""
+    import hashlib
+
+    from pipeline import storage
+
+    settings = Settings.from_env()
+    found = [f for pattern in ("*.csv", "*.parquet")
+             for f in storage.list_files(drop, pattern)]
+    # The ingest names its log after the manifest's content hash (sources.manifest).
+    done = {f for f in found if storage.exists(settings.path(
+        "ingest-log", hashlib.sha256(storage.read_bytes(f)).hexdigest()[:16] + ".json"))}
+    return [f for f in found if f not in done]
+
+
+@no_retry_on_bad_input
+def ingest_manifest(manifest: str) -> dict:
+    from pipeline import ingest
+
+    return _small(ingest.run(manifest, settings=Settings.from_env()).__dict__)
+
+
+def _small(result: dict) -> dict:
+    """Only scalars and short lists go to XCom."""
+    def small(value: object) -> bool:
+        if isinstance(value, list | dict):
+            return len(value) <= 20
+        return value is None or isinstance(value, str | int | float | bool)
+
+    return {key: value for key, value in result.items() if small(value)}
