@@ -28,8 +28,9 @@ $(STAMP): pyproject.toml
 
 # Debian packages the demo and tests use, installed when missing (root + apt only; elsewhere
 # tests name what is missing): the offline, checksummed Fashion-MNIST, and the headless
-# Chromium the report tests open the weekly report in.
-DEBIAN_PACKAGES := dataset-fashion-mnist:$(FMNIST_DEB_DIR) chromium:/usr/bin/chromium
+# Chromium the report tests open the weekly report in, and PostgreSQL for the deployment test.
+DEBIAN_PACKAGES := dataset-fashion-mnist:$(FMNIST_DEB_DIR) chromium:/usr/bin/chromium \
+	postgresql:/usr/lib/postgresql
 
 system-packages:
 	@missing=""; for entry in $(DEBIAN_PACKAGES); do \
@@ -41,19 +42,40 @@ system-packages:
 		{ apt-get update -qq >/dev/null && apt-get install -y -qq $$missing >/dev/null; }; \
 	fi
 
+# The demo's simulated stream: 110 weeks from 2024-01-01, so its last week is 2026-W06.
+DEMO_WEEKS := 110
+DEMO_WEEK := 2026-W06
+AIRFLOW_DEMO_HOME := $(STYLECAST_HOME)/airflow
+AIRFLOW := AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=false MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false $(BIN)/airflow
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+
 demo: setup
-	@echo "== simulate: 104 weeks of simulated timelines over real Fashion-MNIST images"
-	$(BIN)/stylecast simulate --catalog fashion-mnist --weeks 104 --start 2024-01-01 --out $(DEMO_DROP)
+	@echo "== simulate: $(DEMO_WEEKS) weeks of simulated timelines over real Fashion-MNIST images"
+	$(BIN)/stylecast simulate --catalog fashion-mnist --weeks $(DEMO_WEEKS) --start 2024-01-01 \
+		--items-per-week 120 --out $(DEMO_DROP)
 	@echo "== ingest: validate, normalise, partition by ISO week"
 	$(BIN)/stylecast ingest $(DEMO_DROP)/manifest.csv
-	@echo "== series: weekly share of every attribute value"
-	$(BIN)/stylecast series
-	@echo "== forecast: backtest, choose, forecast 12 weeks with intervals and trend calls"
-	$(BIN)/stylecast forecast $(STYLECAST_HOME)/series/attribute_shares.parquet --horizon 12 \
-		--season-length 52 --shares --out $(STYLECAST_HOME)/forecasts/demo.parquet \
-		--trends $(STYLECAST_HOME)/forecasts/demo-trends.csv
-	@echo "== what landed where"
-	$(BIN)/stylecast info
+	@echo "== encoder: the catalogue classifier that embeds items (quick preset, CPU)"
+	$(BIN)/stylecast encoder train --dataset items --preset quick 2>/dev/null
+	@echo "== GAN: a baby conditional GAN, registered as champion if it beats the last one"
+	$(BIN)/stylecast gan train --preset baby 2>/dev/null
+	@echo "== Airflow: isolated AIRFLOW_HOME $(AIRFLOW_DEMO_HOME) (SQLite metadata database)"
+	@mkdir -p $(AIRFLOW_DEMO_HOME)
+	@$(AIRFLOW) db migrate > $(AIRFLOW_DEMO_HOME)/setup.log 2>&1
+	@$(AIRFLOW) pools set gpu 1 "GPU training slots" >> $(AIRFLOW_DEMO_HOME)/setup.log 2>&1
+	@$(AIRFLOW) dags reserialize >> $(AIRFLOW_DEMO_HOME)/setup.log 2>&1
+	@echo "== weekly report for $(DEMO_WEEK) through Airflow: embed, styles, series, forecast, concepts, report"
+	@$(AIRFLOW) dags test stylecast_weekly_report -c '{"week": "$(DEMO_WEEK)"}' \
+		> $(AIRFLOW_DEMO_HOME)/weekly-report.log 2>&1 && \
+		grep -q "state=success" $(AIRFLOW_DEMO_HOME)/weekly-report.log || \
+		{ tail -40 $(AIRFLOW_DEMO_HOME)/weekly-report.log; echo "weekly report DAG failed; full log: $(AIRFLOW_DEMO_HOME)/weekly-report.log"; exit 1; }
+	@$(BIN)/stylecast report --week $(DEMO_WEEK) --format md --no-track
+	@echo
+	@echo "Report:  $(STYLECAST_HOME)/reports/$(DEMO_WEEK)/index.html  (open it in a browser; no server needed)"
+	@echo "Runs:    $(BIN)/mlflow ui --backend-store-uri sqlite:///$(STYLECAST_HOME)/mlflow.db  (then http://127.0.0.1:5000)"
+	@echo "Compare: $(BIN)/stylecast runs compare --experiment stylecast-forecast --last 5"
+	@echo "Airflow log of the run: $(AIRFLOW_DEMO_HOME)/weekly-report.log"
 
 test: setup
 	$(BIN)/ruff check .

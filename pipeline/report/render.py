@@ -55,6 +55,7 @@ def markdown(report: dict) -> str:
         entries = report["headline"][direction][:3]
         lines.append(f"**{direction.capitalize()}**")
         lines += [_line(e) for e in entries] or [f"- nothing {direction}"]
+        lines.append("")  # a list ends at a blank line in Markdown
     concepts = report["concepts"]
     if concepts["note"]:
         lines.append(f"**Concepts**: {concepts['note']}")

@@ -1,0 +1,194 @@
+"""A real deployment on 127.0.0.1, driven over Airflow's REST API.
+
+PostgreSQL (Debian package) holds Airflow's metadata and MLflow's backend store;
+``airflow api-server``, ``scheduler`` and ``dag-processor`` run with the LocalExecutor;
+``mlflow server`` serves tracking and artifacts. The test triggers the GAN training and
+weekly report DAGs with a conf, waits for them, then checks MLflow for the runs, metrics
+and the report.
+
+Wiring that matters (each was a failure before it was set):
+* ``[core] execution_api_server_url`` follows the API server's address: tasks report
+  their state to it, and otherwise call the default port;
+* ``[api_auth] jwt_secret`` is shared by every component: the scheduler signs the tokens
+  tasks present to the API server;
+* ``[scheduler] use_job_schedule = False`` here, so the scheduler runs only what the test
+  triggers (a scheduled weekly run would queue ahead of it).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import sys
+import time
+
+import pytest
+import requests
+from airflow_local import REPO
+from conftest import cli_json, free_port
+from services import Service, start_postgres, wait_http
+
+pytestmark = pytest.mark.slow
+USER = "stylecast"
+
+
+@pytest.fixture(scope="module")
+def deployment(weekly_store, tmp_path_factory):
+    root = tmp_path_factory.mktemp("deployment")
+    postgres = start_postgres(free_port())
+    services: list[Service] = []
+    try:
+        for database in ("airflow", "mlflow"):
+            postgres.create_database(database)
+        mlflow_port, api_port = free_port(), free_port()
+        tracking = f"http://127.0.0.1:{mlflow_port}"
+        mlflow = Service("mlflow", [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+            str(mlflow_port), "--workers", "1", "--backend-store-uri", postgres.url("mlflow"),
+            "--artifacts-destination", str(root / "mlflow-artifacts")],
+            {**_base_env(), "MLFLOW_TRACKING_URI": ""}, root)
+        services.append(mlflow)
+        wait_http(f"{tracking}/health", mlflow)
+
+        home = root / "home"
+        shutil.copytree(weekly_store["home"] / "items", home / "items")
+        env = {**_base_env(), "STYLECAST_HOME": str(home), "MLFLOW_TRACKING_URI": tracking,
+               "AIRFLOW_HOME": str(root / "airflow"),
+               "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+               "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+               "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url("airflow"),
+               "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(api_port),
+               "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+               "AIRFLOW__CORE__EXECUTION_API_SERVER_URL":
+                   f"http://127.0.0.1:{api_port}/execution/",
+               "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+               "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
+               "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "false",
+               "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
+        # The items encoder the weekly job embeds with, registered in the served MLflow.
+        cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"], home,
+                 MLFLOW_TRACKING_URI=tracking)
+        airflow = [sys.executable, "-m", "airflow"]
+        for args in (["db", "migrate"], ["pools", "set", "gpu", "1", "GPU training slots"]):
+            import subprocess
+
+            done = subprocess.run([*airflow, *args], env=env, capture_output=True, text=True,
+                                  timeout=600)
+            assert done.returncode == 0, done.stderr[-3000:]
+        for name in ("api-server", "scheduler", "dag-processor"):
+            args = [*airflow, name, *(["--port", str(api_port)] if name == "api-server"
+                                      else [])]
+            services.append(Service(name, args, env, root))
+        base = f"http://127.0.0.1:{api_port}"
+        wait_http(f"{base}/api/v2/monitor/health", services[1])
+        yield {"base": base, "env": env, "tracking": tracking, "home": home,
+               "token": _token(base, root / "airflow"), "services": services,
+               "weeks": weekly_store["weeks"]}
+    finally:
+        for service in reversed(services):
+            service.stop()
+        postgres.stop()
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            "STYLECAST_WORKERS": "2"}
+
+
+def _token(base: str, airflow_home) -> str:
+    """A JWT from the simple auth manager, with the password it generated for our user."""
+    passwords = json.loads((airflow_home / "simple_auth_manager_passwords.json.generated")
+                           .read_text())
+    response = requests.post(f"{base}/auth/token", timeout=30,
+                             json={"username": USER, "password": passwords[USER]})
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def _api(deployment, method: str, path: str, **kwargs) -> requests.Response:
+    return requests.request(method, f"{deployment['base']}/api/v2{path}", timeout=60,
+                            headers={"Authorization": f"Bearer {deployment['token']}"},
+                            **kwargs)
+
+
+def _wait_parsed(deployment, dag_id: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while _api(deployment, "GET", f"/dags/{dag_id}").status_code != 200:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{dag_id} never parsed:\n{deployment['services'][3].log_tail()}")
+        time.sleep(2)
+
+
+def _trigger(deployment, dag_id: str, conf: dict) -> requests.Response:
+    _wait_parsed(deployment, dag_id)
+    return _api(deployment, "POST", f"/dags/{dag_id}/dagRuns",
+                json={"logical_date": None, "conf": conf})
+
+
+def _wait_run(deployment, dag_id: str, run_id: str, timeout: float = 600) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _api(deployment, "GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+        if state in ("success", "failed") or time.monotonic() > deadline:
+            return state
+        time.sleep(3)
+
+
+def _failure_details(deployment, dag_id: str, run_id: str) -> str:
+    tasks = _api(deployment, "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
+    lines = [f"{t['task_id']}: {t['state']}" for t in tasks.get("task_instances", [])]
+    return "\n".join(lines) + "\n" + deployment["services"][2].log_tail()
+
+
+def test_invalid_params_are_rejected_before_any_run(deployment):
+    for conf in ({"max_kimg": -1}, {"dataset": "imagenet"}, {"seed": "one"}):
+        response = _trigger(deployment, "stylecast_gan_training", conf)
+        assert response.status_code == 400, (conf, response.status_code, response.text)
+        assert "param" in response.text.lower()
+    runs = _api(deployment, "GET", "/dags/stylecast_gan_training/dagRuns").json()
+    assert runs["total_entries"] == 0
+
+
+def test_gan_training_then_weekly_report_over_rest(deployment):
+    from mlflow.tracking import MlflowClient
+
+    started = _trigger(deployment, "stylecast_gan_training",
+                       {"preset": "baby", "max_kimg": 0.05, "seed": 1})
+    assert started.status_code == 200, started.text
+    gan_run = started.json()["dag_run_id"]
+    assert _wait_run(deployment, "stylecast_gan_training", gan_run) == "success", \
+        _failure_details(deployment, "stylecast_gan_training", gan_run)
+    tasks = _api(deployment, "GET",
+                 f"/dags/stylecast_gan_training/dagRuns/{gan_run}/taskInstances").json()
+    train = next(t for t in tasks["task_instances"] if t["task_id"] == "train")
+    assert (train["queue"], train["pool"]) == ("gpu", "gpu")
+
+    week = deployment["weeks"][-1]
+    started = _trigger(deployment, "stylecast_weekly_report", {"week": week})
+    assert started.status_code == 200, started.text
+    weekly_run = started.json()["dag_run_id"]
+    assert _wait_run(deployment, "stylecast_weekly_report", weekly_run) == "success", \
+        _failure_details(deployment, "stylecast_weekly_report", weekly_run)
+    assert (deployment["home"] / "reports" / week / "index.html").exists()
+
+    client = MlflowClient(deployment["tracking"])
+    gan = client.search_runs([client.get_experiment_by_name("stylecast-gan").experiment_id],
+                             f"tags.`airflow.run_id` = '{gan_run}'")
+    assert len(gan) == 1 and "final.fd" in gan[0].data.metrics
+    assert client.get_model_version_by_alias("stylecast-gan", "champion")
+    report = client.search_runs(
+        [client.get_experiment_by_name("stylecast-report").experiment_id],
+        f"tags.`airflow.run_id` = '{weekly_run}'")
+    assert len(report) == 1 and report[0].data.params["week"] == week
+    artifacts = {a.path for a in client.list_artifacts(report[0].info.run_id, "report")}
+    assert {"report/index.html", "report/report.json"} <= artifacts
+    forecast = client.search_runs(
+        [client.get_experiment_by_name("stylecast-forecast").experiment_id],
+        f"tags.`airflow.run_id` = '{weekly_run}'")
+    assert len(forecast) == 1
+    assert forecast[0].data.metrics["backtest.seasonal_naive.mase"] > 0
