@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan
+.PHONY: setup demo test lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-embed
 
 setup: $(STAMP) system-packages
 
@@ -92,6 +92,9 @@ benchmark-forecast: setup
 
 benchmark-gan: setup
 	$(BIN)/python benchmarks/gan.py
+
+benchmark-embed: setup
+	$(BIN)/python benchmarks/embed.py
 
 clean:
 	rm -rf $(VENV) stylecast-home .pytest_cache

@@ -97,12 +97,17 @@ def load_encoder(settings: Settings, model_version: str | None = None):
     return encoder, version
 
 
-def _week_items(settings: Settings, week: str) -> pa.Table:
-    table = storage.read_table(settings.path("items"),
-                               columns=["item_id", "sha256", "iso_week", "image_png",
-                                        "manifest"],
-                               filter=pc.field("iso_week") == week)
-    return table.filter(pc.is_valid(table["image_png"]))
+def _week_items(settings: Settings, week: str, columns: list[str],
+                items: list[str] | None = None) -> pa.Table:
+    """One week's items that have an image (``width`` is null for label-only rows), read
+    from the week's own partition: on an object store, scanning every partition with a
+    filter would cost a listing per week."""
+    table = storage.read_table(settings.path("items", f"week={week}"),
+                               columns=[*columns, "width"],
+                               filter=pc.field("item_id").isin(items) if items else None)
+    if table is None:
+        return pa.table({c: pa.array([], pa.string()) for c in columns})
+    return table.filter(pc.is_valid(table["width"])).select(columns)
 
 
 def _existing(settings: Settings, week: str) -> dict[str, tuple[str, str, np.ndarray]]:
@@ -130,17 +135,25 @@ def vectors_of(table: pa.Table) -> np.ndarray:
 
 def embed_week(settings: Settings, week: str, encoder, version: str,
                batch_size: int = DEFAULT_BATCH) -> tuple[int, int, int]:
-    """(computed, reused, quarantined) for one week; the partition is replaced atomically."""
-    items = _week_items(settings, week)
+    """(computed, reused, quarantined) for one week.
+
+    Image bytes are read only for missing or stale items; when nothing changed the
+    partition is left as it is, otherwise it is replaced whole (atomically).
+    """
+    listed = _week_items(settings, week, ["item_id", "sha256"])
     existing = _existing(settings, week)
+    current = dict(zip(listed["item_id"].to_pylist(), listed["sha256"].to_pylist(),
+                       strict=True))
+    keep_rows = [(item, sha, existing[item][2]) for item, sha in current.items()
+                 if item in existing and existing[item][:2] == (sha, version)]
+    stale = sorted(set(current) - {row[0] for row in keep_rows})
+    if not stale and len(existing) == len(keep_rows):
+        return 0, len(keep_rows), 0
     arch = encoder.model.arch
-    keep_rows, new_rows, images, rejected = [], [], [], []
-    for item, sha, png, manifest in zip(*(items[c].to_pylist() for c in (
+    new_rows, images, rejected = [], [], []
+    todo = _week_items(settings, week, ["item_id", "sha256", "image_png", "manifest"], stale)
+    for item, sha, png, manifest in zip(*(todo[c].to_pylist() for c in (
             "item_id", "sha256", "image_png", "manifest")), strict=True):
-        old = existing.get(item)
-        if old is not None and old[0] == sha and old[1] == version:
-            keep_rows.append((item, sha, old[2]))
-            continue
         try:
             images.append(decode_png(png, arch["channels"], arch["resolution"]))
             new_rows.append((item, sha))

@@ -1,0 +1,2 @@
+-- MLflow's backend store lives beside Airflow's metadata database.
+CREATE DATABASE mlflow;
