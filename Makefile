@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 # tests name what is missing): the offline, checksummed Fashion-MNIST, and the headless
 # Chromium the report tests open the weekly report in, and PostgreSQL for the deployment test.
 DEBIAN_PACKAGES := dataset-fashion-mnist:$(FMNIST_DEB_DIR) chromium:/usr/bin/chromium \
-	postgresql:/usr/lib/postgresql
+	postgresql:/usr/lib/postgresql redis-server:/usr/bin/redis-server
 
 system-packages:
 	@missing=""; for entry in $(DEBIAN_PACKAGES); do \

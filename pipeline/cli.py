@@ -188,6 +188,21 @@ app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.backt
 
 @app.command()
 @fails_cleanly
+def check() -> None:
+    """Check that the home's store and the MLflow server can be used (exit 2 or 4 if not)."""
+    from pipeline import storage
+    from pipeline.settings import Settings
+    from pipeline.tracking import check_reachable
+
+    settings = Settings.from_env()
+    storage.check_store(settings.home)
+    check_reachable(settings.mlflow_tracking_uri)
+    typer.echo(json.dumps({"home": settings.home, "mlflow": settings.mlflow_tracking_uri,
+                           "ok": True}))
+
+
+@app.command()
+@fails_cleanly
 def info() -> None:
     """Show the settings in force and what the home holds."""
     from pipeline import storage

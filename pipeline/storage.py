@@ -45,6 +45,32 @@ def exists(uri: str) -> bool:
     return fs.exists(path)
 
 
+def check_store(uri: str) -> None:
+    """Fail at the start, in one line, when an object-store home cannot be used.
+
+    A missing bucket or refused credentials will not fix themselves (``UnusableInputError``);
+    a store that does not answer might (``ServiceUnavailable``, which Airflow retries).
+    """
+    from pipeline.errors import ServiceUnavailable, UnusableInputError
+
+    if is_local(uri):
+        return
+    fs, path = filesystem(uri)
+    bucket = path.split("/", 1)[0]
+    try:
+        fs.ls(bucket, refresh=True)
+    except FileNotFoundError:
+        raise UnusableInputError(f"bucket {bucket!r} of {uri} does not exist: create it "
+                                 "(docker compose runs create-bucket) or fix the URI") from None
+    except PermissionError as err:
+        raise UnusableInputError(f"the object store refused the credentials for {uri} "
+                                 f"({str(err).splitlines()[0][:200]}): check "
+                                 "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY") from None
+    except OSError as err:
+        raise ServiceUnavailable(f"the object store behind {uri} does not answer "
+                                 f"({type(err).__name__}: {str(err)[:200]})") from None
+
+
 def read_bytes(uri: str) -> bytes:
     fs, path = filesystem(uri)
     return fs.cat_file(path)

@@ -19,11 +19,16 @@ WEEKLY_STEPS = ("embed", "styles", "series", "forecast", "concepts", "report")
 
 
 def no_retry_on_bad_input(function: Callable) -> Callable:
-    """Unusable input fails the task for good (a retry would read the same input); a service
-    that is down (``ServiceUnavailable``) or any other error is left to Airflow's retries."""
+    """Check the home first (a missing bucket or bad credentials is a one-line error, not a
+    stack trace deep in a task). Unusable input fails the task for good (a retry would read
+    the same input); a service that is down (``ServiceUnavailable``) or any other error is
+    left to Airflow's retries."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
+            from pipeline.storage import check_store
+
+            check_store(Settings.from_env().home)
             return function(*args, **kwargs)
         except UnusableInputError as err:
             from airflow.sdk.exceptions import AirflowFailException
@@ -115,6 +120,15 @@ def ingest_manifest(manifest: str) -> dict:
     from pipeline import ingest
 
     return _small(ingest.run(manifest, settings=Settings.from_env()).__dict__)
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` for workers that share a machine: the name in
+    ``STYLECAST_WORKER_NAME`` (e.g. gpu-worker), so task instances show which one ran them."""
+    import os
+    import socket
+
+    return os.environ.get("STYLECAST_WORKER_NAME") or socket.getfqdn()
 
 
 def _small(result: dict) -> dict:

@@ -17,14 +17,12 @@ Wiring that matters (each was a failure before it was set):
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import sys
-import time
 
 import pytest
-import requests
+from airflow_api import AirflowApi
 from airflow_local import REPO
 from conftest import cli_json, free_port
 from services import Service, start_postgres, wait_http
@@ -84,9 +82,9 @@ def deployment(weekly_store, tmp_path_factory):
             services.append(Service(name, args, env, root))
         base = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base}/api/v2/monitor/health", services[1])
-        yield {"base": base, "env": env, "tracking": tracking, "home": home,
-               "token": _token(base, root / "airflow"), "services": services,
-               "weeks": weekly_store["weeks"]}
+        api = AirflowApi(base, root / "airflow", USER,
+                         lambda: "\n".join(s.log_tail(1500) for s in services[1:]))
+        yield {"api": api, "tracking": tracking, "home": home, "weeks": weekly_store["weeks"]}
     finally:
         for service in reversed(services):
             service.stop()
@@ -100,83 +98,42 @@ def _base_env() -> dict[str, str]:
             "STYLECAST_WORKERS": "2"}
 
 
-def _token(base: str, airflow_home) -> str:
-    """A JWT from the simple auth manager, with the password it generated for our user."""
-    passwords = json.loads((airflow_home / "simple_auth_manager_passwords.json.generated")
-                           .read_text())
-    response = requests.post(f"{base}/auth/token", timeout=30,
-                             json={"username": USER, "password": passwords[USER]})
-    response.raise_for_status()
-    return response.json()["access_token"]
-
-
-def _api(deployment, method: str, path: str, **kwargs) -> requests.Response:
-    return requests.request(method, f"{deployment['base']}/api/v2{path}", timeout=60,
-                            headers={"Authorization": f"Bearer {deployment['token']}"},
-                            **kwargs)
-
-
-def _wait_parsed(deployment, dag_id: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while _api(deployment, "GET", f"/dags/{dag_id}").status_code != 200:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{dag_id} never parsed:\n{deployment['services'][3].log_tail()}")
-        time.sleep(2)
-
-
-def _trigger(deployment, dag_id: str, conf: dict) -> requests.Response:
-    _wait_parsed(deployment, dag_id)
-    return _api(deployment, "POST", f"/dags/{dag_id}/dagRuns",
-                json={"logical_date": None, "conf": conf})
-
-
-def _wait_run(deployment, dag_id: str, run_id: str, timeout: float = 600) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = _api(deployment, "GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
-        if state in ("success", "failed") or time.monotonic() > deadline:
-            return state
-        time.sleep(3)
-
-
-def _failure_details(deployment, dag_id: str, run_id: str) -> str:
-    tasks = _api(deployment, "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
-    lines = [f"{t['task_id']}: {t['state']}" for t in tasks.get("task_instances", [])]
-    return "\n".join(lines) + "\n" + deployment["services"][2].log_tail()
-
-
 def test_invalid_params_are_rejected_before_any_run(deployment):
+    api = deployment["api"]
     for conf in ({"max_kimg": -1}, {"dataset": "imagenet"}, {"seed": "one"}):
-        response = _trigger(deployment, "stylecast_gan_training", conf)
+        response = api.trigger("stylecast_gan_training", conf)
         assert response.status_code == 400, (conf, response.status_code, response.text)
         assert "param" in response.text.lower()
-    runs = _api(deployment, "GET", "/dags/stylecast_gan_training/dagRuns").json()
+    runs = api.request("GET", "/dags/stylecast_gan_training/dagRuns").json()
     assert runs["total_entries"] == 0
 
 
 def test_gan_training_then_weekly_report_over_rest(deployment):
     from mlflow.tracking import MlflowClient
 
-    started = _trigger(deployment, "stylecast_gan_training",
-                       {"preset": "baby", "max_kimg": 0.05, "seed": 1})
+    api = deployment["api"]
+    started = api.trigger("stylecast_gan_training", {"preset": "baby", "max_kimg": 0.05,
+                                                     "seed": 1})
     assert started.status_code == 200, started.text
     gan_run = started.json()["dag_run_id"]
-    assert _wait_run(deployment, "stylecast_gan_training", gan_run) == "success", \
-        _failure_details(deployment, "stylecast_gan_training", gan_run)
-    tasks = _api(deployment, "GET",
-                 f"/dags/stylecast_gan_training/dagRuns/{gan_run}/taskInstances").json()
-    train = next(t for t in tasks["task_instances"] if t["task_id"] == "train")
+    assert api.wait_run("stylecast_gan_training", gan_run) == "success", \
+        api.describe("stylecast_gan_training", gan_run)
+    train = next(t for t in api.task_instances("stylecast_gan_training", gan_run)
+                 if t["task_id"] == "train")
     assert (train["queue"], train["pool"]) == ("gpu", "gpu")
 
     week = deployment["weeks"][-1]
-    started = _trigger(deployment, "stylecast_weekly_report", {"week": week})
+    started = api.trigger("stylecast_weekly_report", {"week": week})
     assert started.status_code == 200, started.text
     weekly_run = started.json()["dag_run_id"]
-    assert _wait_run(deployment, "stylecast_weekly_report", weekly_run) == "success", \
-        _failure_details(deployment, "stylecast_weekly_report", weekly_run)
+    assert api.wait_run("stylecast_weekly_report", weekly_run) == "success", \
+        api.describe("stylecast_weekly_report", weekly_run)
     assert (deployment["home"] / "reports" / week / "index.html").exists()
+    check_tracked_runs(MlflowClient(deployment["tracking"]), gan_run, weekly_run, week)
 
-    client = MlflowClient(deployment["tracking"])
+
+def check_tracked_runs(client, gan_run: str, weekly_run: str, week: str) -> None:
+    """The runs, metrics and report artifact of one GAN and one weekly DAG run in MLflow."""
     gan = client.search_runs([client.get_experiment_by_name("stylecast-gan").experiment_id],
                              f"tags.`airflow.run_id` = '{gan_run}'")
     assert len(gan) == 1 and "final.fd" in gan[0].data.metrics
