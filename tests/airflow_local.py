@@ -45,3 +45,28 @@ def dags_test(env: dict[str, str], dag_id: str, conf: dict | None = None
 
 def succeeded(done: subprocess.CompletedProcess) -> bool:
     return done.returncode == 0 and "state=success" in done.stdout + done.stderr
+
+
+def server_environment(base: dict[str, str], airflow_home: Path, database_url: str,
+                       api_port: int, executor: str, user: str) -> dict[str, str]:
+    """A real Airflow deployment's settings (api-server, scheduler, dag-processor, workers).
+
+    The wiring that matters: tasks report to the execution API at the api-server's own
+    address, every component signs and checks tokens with one JWT secret, and the scheduler
+    only runs what a test triggers (no scheduled run queues ahead of it).
+    """
+    import secrets
+
+    return {**base, "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+            "AIRFLOW__CORE__EXECUTOR": executor,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+            "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "false",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}

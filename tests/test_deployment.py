@@ -17,13 +17,12 @@ Wiring that matters (each was a failure before it was set):
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import sys
 
 import pytest
 from airflow_api import AirflowApi
-from airflow_local import REPO
+from airflow_local import server_environment
 from conftest import cli_json, free_port
 from services import Service, start_postgres, wait_http
 
@@ -51,21 +50,9 @@ def deployment(weekly_store, tmp_path_factory):
 
         home = root / "home"
         shutil.copytree(weekly_store["home"] / "items", home / "items")
-        env = {**_base_env(), "STYLECAST_HOME": str(home), "MLFLOW_TRACKING_URI": tracking,
-               "AIRFLOW_HOME": str(root / "airflow"),
-               "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-               "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
-               "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url("airflow"),
-               "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(api_port),
-               "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-               "AIRFLOW__CORE__EXECUTION_API_SERVER_URL":
-                   f"http://127.0.0.1:{api_port}/execution/",
-               "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-               "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
-               "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "false",
-               "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
+        env = server_environment(
+            {**_base_env(), "STYLECAST_HOME": str(home), "MLFLOW_TRACKING_URI": tracking},
+            root / "airflow", postgres.url("airflow"), api_port, "LocalExecutor", USER)
         # The items encoder the weekly job embeds with, registered in the served MLflow.
         cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"], home,
                  MLFLOW_TRACKING_URI=tracking)

@@ -23,7 +23,7 @@ import time
 
 import pytest
 from airflow_api import AirflowApi
-from airflow_local import REPO
+from airflow_local import REPO, server_environment
 from conftest import cli_json, free_port, run_cli
 from services import Service, start_postgres, wait_http
 from test_deployment import check_tracked_runs
@@ -112,27 +112,15 @@ def cluster(weekly_store, tmp_path_factory):
         home = f"s3://{BUCKET}/home"
         s3(s3_port).put(str(weekly_store["home"] / "items"), f"{BUCKET}/home/items",
                         recursive=True)
-        env = {**base_env, "STYLECAST_HOME": home, "MLFLOW_TRACKING_URI": tracking,
-               "AIRFLOW_HOME": str(root / "airflow"),
-               "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-               "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
-               "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url("airflow"),
-               "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-               "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + postgres.url("airflow"),
-               "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(api_port),
-               "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-               "AIRFLOW__CORE__EXECUTION_API_SERVER_URL":
-                   f"http://127.0.0.1:{api_port}/execution/",
-               "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-               "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
-               "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "false",
-               "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-               # A killed worker's task is declared lost after 30 s, not the default 5 min.
-               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
-               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-               "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pipeline.tasks.worker_hostname"}
+        env = server_environment(
+            {**base_env, "STYLECAST_HOME": home, "MLFLOW_TRACKING_URI": tracking,
+             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + postgres.url("airflow"),
+             # A killed worker's task is declared lost after 30 s, not the default 5 min.
+             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pipeline.tasks.worker_hostname"},
+            root / "airflow", postgres.url("airflow"), api_port, "CeleryExecutor", USER)
         cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"],
                  root, **{k: v for k, v in env.items() if not k.startswith("AIRFLOW")})
         airflow = [sys.executable, "-m", "airflow"]
