@@ -106,3 +106,20 @@ def wait_http(url: str, service: Service, timeout: float = 180) -> None:
             if service.process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"{service.name} did not come up at {url}:\n{service.log_tail()}")
             time.sleep(1)
+
+
+def start_airflow(env: dict[str, str], api_port: int, folder: Path) -> dict[str, Service]:
+    """Migrate the metadata database, create the ``gpu`` pool, then start the api-server,
+    scheduler and dag-processor; returns them by name (workers are the caller's)."""
+    import sys
+
+    airflow = [sys.executable, "-m", "airflow"]
+    for args in (["db", "migrate"], ["pools", "set", "gpu", "1", "GPU training slots"]):
+        done = subprocess.run([*airflow, *args], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-3000:]}"
+    started = {}
+    for name in ("api-server", "scheduler", "dag-processor"):
+        extra = ["--port", str(api_port)] if name == "api-server" else []
+        started[name] = Service(name, [*airflow, name, *extra], env, folder)
+    return started

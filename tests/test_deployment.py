@@ -24,7 +24,7 @@ import pytest
 from airflow_api import AirflowApi
 from airflow_local import server_environment
 from conftest import cli_json, free_port
-from services import Service, start_postgres, wait_http
+from services import Service, start_airflow, start_postgres, wait_http
 
 pytestmark = pytest.mark.slow
 USER = "stylecast"
@@ -56,17 +56,7 @@ def deployment(weekly_store, tmp_path_factory):
         # The items encoder the weekly job embeds with, registered in the served MLflow.
         cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"], home,
                  MLFLOW_TRACKING_URI=tracking)
-        airflow = [sys.executable, "-m", "airflow"]
-        for args in (["db", "migrate"], ["pools", "set", "gpu", "1", "GPU training slots"]):
-            import subprocess
-
-            done = subprocess.run([*airflow, *args], env=env, capture_output=True, text=True,
-                                  timeout=600)
-            assert done.returncode == 0, done.stderr[-3000:]
-        for name in ("api-server", "scheduler", "dag-processor"):
-            args = [*airflow, name, *(["--port", str(api_port)] if name == "api-server"
-                                      else [])]
-            services.append(Service(name, args, env, root))
+        services += start_airflow(env, api_port, root).values()
         base = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base}/api/v2/monitor/health", services[1])
         api = AirflowApi(base, root / "airflow", USER,

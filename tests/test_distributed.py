@@ -17,7 +17,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -25,7 +24,7 @@ import pytest
 from airflow_api import AirflowApi
 from airflow_local import REPO, server_environment
 from conftest import cli_json, free_port, run_cli
-from services import Service, start_postgres, wait_http
+from services import Service, start_airflow, start_postgres, wait_http
 from test_deployment import check_tracked_runs
 
 pytestmark = pytest.mark.slow
@@ -123,14 +122,7 @@ def cluster(weekly_store, tmp_path_factory):
             root / "airflow", postgres.url("airflow"), api_port, "CeleryExecutor", USER)
         cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"],
                  root, **{k: v for k, v in env.items() if not k.startswith("AIRFLOW")})
-        airflow = [sys.executable, "-m", "airflow"]
-        for args in (["db", "migrate"], ["pools", "set", "gpu", "1", "GPU training slots"]):
-            done = subprocess.run([*airflow, *args], env=env, capture_output=True, text=True,
-                                  timeout=600)
-            assert done.returncode == 0, done.stderr[-3000:]
-        for name in ("api-server", "scheduler", "dag-processor"):
-            extra = ["--port", str(api_port)] if name == "api-server" else []
-            services[name] = Service(name, [*airflow, name, *extra], env, root)
+        services.update(start_airflow(env, api_port, root))
         for name, queue in (("default-worker-1", "default"), ("default-worker-2", "default"),
                             ("gpu-worker", "gpu")):
             services[name] = start_worker(name, queue, env, root)
