@@ -8,7 +8,6 @@ The one reliable way to run a DAG end to end here (Airflow 3.3): ``airflow db mi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,9 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 
 
 def environment(airflow_home: Path, stylecast_home: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "AIRFLOW_HOME": str(airflow_home),
+    from conftest import inherited_env
+
+    return {**inherited_env(), "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
             "STYLECAST_HOME": str(stylecast_home), "STYLECAST_WORKERS": "2",

@@ -83,9 +83,17 @@ def builder(tmp_path) -> ManifestBuilder:
     return ManifestBuilder(tmp_path / "drop")
 
 
+def inherited_env() -> dict[str, str]:
+    """This process's environment minus MLFLOW_TRACKING_URI: ``mlflow.set_tracking_uri()``
+    also writes that variable, so an in-process run of one test would otherwise send a later
+    subprocess's runs to that test's store. A test that wants a store passes it explicitly."""
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
 def run_cli(args: list[str], home: Path, check: bool = False, **env: str,
             ) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2", **env}
+    environment = {**inherited_env(), "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2",
+                   **env}
     return subprocess.run([*STYLECAST, *args], capture_output=True, text=True, env=environment,
                           check=check, cwd=REPO, timeout=600)
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
-from conftest import REPO, shared
+from conftest import REPO, inherited_env, shared
 
 from gan.train import read_ticks
 
 
 def test_torchrun_two_processes_train_one_run(home):
-    env = {**os.environ, "STYLECAST_HOME": str(home),
+    env = {**inherited_env(), "STYLECAST_HOME": str(home),
            "FASHION_MNIST_DIR": str(shared("fashion-mnist")), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

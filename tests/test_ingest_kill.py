@@ -12,7 +12,7 @@ import time
 import duckdb
 import pyarrow.parquet as pq
 
-from tests.conftest import REPO, STYLECAST, run_cli
+from tests.conftest import REPO, STYLECAST, inherited_env, run_cli
 
 
 def _simulate(tmp_path, home):
@@ -34,7 +34,7 @@ def test_kill_minus_9_then_rerun_completes(tmp_path, fmnist_dir):
     expected = _week_counts(reference_home)
 
     home = tmp_path / "home"
-    env = {**os.environ, "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2"}
+    env = {**inherited_env(), "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2"}
     for delay in (0.2, 1.0, 2.5):
         proc = subprocess.Popen([*STYLECAST, "ingest", str(manifest)], env=env, cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
