@@ -57,9 +57,12 @@ demo: setup
 	@echo "== ingest: validate, normalise, partition by ISO week"
 	$(BIN)/stylecast ingest $(DEMO_DROP)/manifest.csv
 	@echo "== encoder: the catalogue classifier that embeds items (quick preset, CPU)"
-	$(BIN)/stylecast encoder train --dataset items --preset quick 2>/dev/null
+	@# MLflow's warnings go to a log, shown whole if the step fails.
+	$(BIN)/stylecast encoder train --dataset items --preset quick 2> $(STYLECAST_HOME)/encoder.log \
+		|| { cat $(STYLECAST_HOME)/encoder.log; exit 1; }
 	@echo "== GAN: a baby conditional GAN, registered as champion if it beats the last one"
-	$(BIN)/stylecast gan train --preset baby 2>/dev/null
+	$(BIN)/stylecast gan train --preset baby 2> $(STYLECAST_HOME)/gan-train.log \
+		|| { cat $(STYLECAST_HOME)/gan-train.log; exit 1; }
 	@echo "== Airflow: isolated AIRFLOW_HOME $(AIRFLOW_DEMO_HOME) (SQLite metadata database)"
 	@mkdir -p $(AIRFLOW_DEMO_HOME)
 	@$(AIRFLOW) db migrate > $(AIRFLOW_DEMO_HOME)/setup.log 2>&1
