@@ -51,10 +51,13 @@ def start_seaweedfs(root, s3_port: int) -> Service:
         "name": "stylecast", "credentials": [{"accessKey": ACCESS, "secretKey": SECRET}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
     (root / "weed").mkdir()
+    # Every port explicit: by default a gRPC port is the HTTP port + 10000, which is no port
+    # at all when the HTTP port was a free one above 55535.
+    ports = [f"-{part}.port{kind}={free_port()}" for part in ("master", "volume", "filer")
+             for kind in ("", ".grpc")]
     service = Service("seaweedfs", [
-        weed, "server", f"-dir={root / 'weed'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={free_port()}", f"-volume.port={free_port()}",
-        f"-filer.port={free_port()}", "-s3", f"-s3.port={s3_port}", f"-s3.config={config}"],
+        weed, "server", f"-dir={root / 'weed'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", *ports,
+        "-s3", f"-s3.port={s3_port}", f"-s3.port.grpc={free_port()}", f"-s3.config={config}"],
         dict(os.environ), root)
     wait_port(s3_port, service)
     return service
