@@ -94,7 +94,7 @@ benchmark-forecast: setup
 	$(BIN)/python benchmarks/forecast.py
 
 benchmark-gan: setup
-	$(BIN)/python benchmarks/gan.py
+	$(BIN)/python benchmarks/gan.py --ablation
 
 benchmark-embed: setup
 	$(BIN)/python benchmarks/embed.py

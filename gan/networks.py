@@ -10,8 +10,13 @@ Recipe (chosen for stability on small data and small compute, after BigGAN / SNG
 - Optionally (``minibatch_std``), a minibatch-standard-deviation channel so the
   discriminator can see a batch that lacks variety (Karras et al., 2018). Off by default:
   within a 10-minute CPU budget it cost 16% of the steps and lost on every metric.
-- Hinge loss, an EMA copy of the generator for sampling, and DiffAugment on both real and
-  fake images for small datasets (Zhao et al., 2020); see ``gan.train``.
+- Hinge loss, an EMA copy of the generator for sampling (warmed up, with batch-norm
+  statistics re-estimated from its own outputs), DiffAugment on both real and fake images
+  for small datasets (Zhao et al., 2020), and a mode-seeking term (Mao et al., 2019) against
+  the conditional GAN's usual failure: one image per condition whatever the noise. After
+  1k CPU steps on Fashion-MNIST, weight 0.05 tripled recall and lowered FD from 21 to 13
+  without costing class-consistency; 0.1 and above traded class-consistency for variety.
+  See ``gan.train``.
 Each attribute has its own embedding with index 0 = unknown, so partial conditions work.
 """
 

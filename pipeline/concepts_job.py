@@ -97,8 +97,6 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
 
 def _real_space(settings: Settings, found):
     """Real items of the styles' window, embedded with the styles' encoder version."""
-    import pyarrow.compute as pc
-
     version = found["model_version"][0].as_py()
     encoder, current = embed.load_encoder(settings)
     if current != version:
@@ -106,9 +104,9 @@ def _real_space(settings: Settings, found):
             f"styles of {found['week'][0].as_py()} use encoder v{version}, the registered "
             f"items encoder is v{current}: run stylecast embed --all and stylecast styles")
     first, last = found["window_first"][0].as_py(), found["window_last"][0].as_py()
-    table = embed.read(settings)
-    table = table.filter(pc.and_(pc.greater_equal(table["iso_week"], first),
-                                 pc.less_equal(table["iso_week"], last)))
+    # Only the window's partitions are read: the store may hold years of embeddings.
+    window = [w for w in styles_job.embedded_weeks(settings) if first <= w <= last]
+    table = embed.read(settings, window)
     space = concepts.real_space(embed.vectors_of(table), table["item_id"].to_pylist(),
                                 styles_job.centroids_of(found), found["style_id"].to_pylist(),
                                 np.asarray(found["spread"].to_pylist()))

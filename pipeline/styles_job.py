@@ -61,7 +61,7 @@ def window_weeks(week: str, available: list[str], length: int) -> list[str]:
     return sorted(w for w in available if w in wanted)
 
 
-def _embedded_weeks(settings: Settings) -> list[str]:
+def embedded_weeks(settings: Settings) -> list[str]:
     files = storage.list_files(settings.path("embeddings"))
     weeks = sorted({f.rsplit("week=", 1)[1].split("/", 1)[0] for f in files if "week=" in f})
     if not weeks:
@@ -91,7 +91,7 @@ def _previous(settings: Settings, week: str) -> tuple[pa.Table | None, int]:
 def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDOW_WEEKS,
         k: int | None = None, candidates: tuple[int, ...] = DEFAULT_CANDIDATES,
         seed: int = 0) -> dict[str, object]:
-    available = _embedded_weeks(settings)
+    available = embedded_weeks(settings)
     week = week or available[-1]
     parse_week(week)
     weeks = window_weeks(week, available, window)

@@ -46,12 +46,15 @@ def styles_step(settings: Settings, week: str) -> dict:
     from pipeline import styles_job
 
     latest = _weeks_up_to(settings, week)[-1]
-    summary = styles_job.run(settings, week if latest == week else latest)
-    if latest != week:  # a week with no items keeps last week's styles under its own key
-        storage.write_bytes_atomic(
-            storage.read_bytes(styles_job.styles_file(settings, latest)),
-            styles_job.styles_file(settings, week))
-    return summary
+    if latest == week:
+        return styles_job.run(settings, week)
+    # A week with no items keeps the styles of the last week that had some, under its own
+    # key; they are clustered only if that week's run never stored them.
+    source = styles_job.styles_file(settings, latest)
+    summary = ({"week": latest, "reused": source} if storage.exists(source)
+               else styles_job.run(settings, latest))
+    storage.write_bytes_atomic(storage.read_bytes(source), styles_job.styles_file(settings, week))
+    return {**summary, "copied_to": week}
 
 
 def series_step(settings: Settings, week: str) -> dict:

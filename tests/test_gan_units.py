@@ -126,3 +126,43 @@ def test_minibatch_stddev_keeps_real_and_fake_sets_apart():
     d = Discriminator(28, 1, VOCAB.sizes, width=8, minibatch_std=True)
     scores = d(torch.randn(6, 1, 28, 28), torch.zeros(6, 2, dtype=torch.long), sets=2)
     assert scores.shape == (6,)
+
+
+def test_ema_warms_up_then_holds_its_target_decay():
+    from gan.train import ema_decay
+
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)  # step 0: the EMA follows the generator
+    assert ema_decay(0.999, 100) < 0.95
+    assert ema_decay(0.999, 100_000) == 0.999
+
+
+def test_mode_seeking_penalises_a_condition_whose_noises_give_one_image():
+    from gan.train import mode_seeking_penalty, paired
+
+    labels = torch.arange(6)[:, None]
+    assert paired(labels)[:, 0].tolist() == [0, 1, 2, 0, 1, 2]
+    z = torch.randn(6, 8, generator=torch.Generator().manual_seed(0))
+    same = torch.ones(3, 1, 4, 4).repeat(2, 1, 1, 1)
+    varied = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    assert mode_seeking_penalty(same, z) > 100 * mode_seeking_penalty(varied, z)
+
+
+def test_batch_norm_recalibration_matches_the_generators_own_outputs_and_spares_the_rng():
+    from gan.train import recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    generator = Generator(28, 1, [3], z_dim=8, width=4).eval()
+    norm = generator.blocks[0].norm.norm
+    labels = torch.randint(3, (50, 1))
+    norm.running_mean.fill_(5.0)  # stale statistics, as copied from another generator
+    state = torch.get_rng_state()
+    recalibrate_batch_norm(generator, 8, labels, torch.device("cpu"), seed=1, samples=512)
+    assert torch.equal(torch.get_rng_state(), state), "training RNG untouched"
+    assert not generator.training and norm.momentum == 0.1
+    recalibrated = norm.running_mean.clone()
+    captured = {}
+    hook = norm.register_forward_hook(lambda m, args, out: captured.update(x=args[0]))
+    generator.train()(torch.randn(2048, 8), labels[torch.randint(50, (2048,))])
+    hook.remove()
+    batch_mean = captured["x"].mean(dim=(0, 2, 3))
+    assert torch.allclose(recalibrated, batch_mean, atol=0.02)

@@ -121,6 +121,23 @@ def test_report_is_logged_to_mlflow_and_summarised_as_markdown(reported):
     assert top in md.stdout and len(md.stdout) < 3000
 
 
+def test_a_week_without_items_keeps_last_weeks_styles_without_reclustering(reported,
+                                                                           tmp_path):
+    from datetime import timedelta
+
+    from pipeline import styles_job
+    from pipeline.weeks import iso_week, parse_week
+
+    home = shutil.copytree(reported["home"], tmp_path / "home")
+    settings = Settings(home=str(home))
+    quiet = iso_week(parse_week(reported["week"]) + timedelta(weeks=1))
+    summary = weekly.styles_step(settings, quiet)
+    assert summary["reused"] == styles_job.styles_file(settings, reported["week"])
+    assert summary["copied_to"] == quiet
+    kept = styles_job.read_styles(settings, quiet)["style_id"].to_pylist()
+    assert kept == styles_job.read_styles(settings, reported["week"])["style_id"].to_pylist()
+
+
 def test_week_without_data_and_without_champion_still_renders(weekly_store, tmp_path):
     home = tmp_path / "home"
     (home / "items").mkdir(parents=True)
