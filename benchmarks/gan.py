@@ -65,9 +65,9 @@ def main() -> None:
     if args.ablation:
         plain = dataclasses.replace(cfg, mode_seeking=0.0)
         ablation_result, rows["same budget, no mode-seeking term"] = train_and_score(plain)
-    rows |= {"floor: real train images": evaluate.score_real(encoder, train_set, test_set, n),
-            "ceiling: untrained generator": evaluate.score_untrained(cfg, encoder, train_set,
-                                                                     test_set, n)}
+    rows["floor: real train images"] = evaluate.score_real(encoder, train_set, test_set, n)
+    rows["ceiling: untrained generator"] = evaluate.score_untrained(cfg, encoder, train_set,
+                                                                    test_set, n)
     eager = dataclasses.replace(cfg, amp=False, channels_last=False, compile=False)
     optimised_rate, eager_rate = throughput(cfg, train_set, 60), throughput(eager, train_set, 60)
 
