@@ -227,7 +227,7 @@ def read(settings: Settings, weeks: Iterable[str] | None = None) -> pa.Table:
     silently wrong, so mixing is refused with the command that fixes it.
     """
     chosen = list(weeks) if weeks is not None else None
-    filter_ = pc.field("iso_week").isin(chosen) if chosen is not None else None
+    filter_ = storage.in_weeks(chosen) if chosen is not None else None
     table = storage.read_table(settings.path("embeddings"),
                                columns=["item_id", "iso_week", "model_version", "vector"],
                                filter=filter_)

@@ -180,6 +180,21 @@ def list_files(root: str, pattern: str = "**/*.parquet") -> list[str]:
     return sorted(prefix + f if not f.startswith(prefix) else f for f in visible)
 
 
+# Week-partitioned datasets live under ``week=<ISO week>/`` folders. Filtering on this
+# partition key skips whole files; a filter on a column inside the files opens every one.
+def in_weeks(weeks: list[str]) -> ds.Expression:
+    return ds.field("week").isin(weeks)
+
+
+def up_to_week(week: str) -> ds.Expression:
+    return ds.field("week") <= week
+
+
+def partition_weeks(root: str, pattern: str = "week=*/*.parquet") -> list[str]:
+    """The ISO weeks that have a visible file matching ``pattern`` under ``root``, sorted."""
+    return sorted({f.rsplit("week=", 1)[1].split("/", 1)[0] for f in list_files(root, pattern)})
+
+
 def _arrow_filesystem(uri: str) -> tuple[object, str]:
     fs, path = filesystem(uri)
     if isinstance(fs, LocalFileSystem):

@@ -35,8 +35,7 @@ def styles_file(settings: Settings, week: str, name: str = "styles") -> str:
 
 
 def style_weeks(settings: Settings) -> list[str]:
-    files = storage.list_files(settings.path("styles"), "week=*/styles.parquet")
-    return sorted(f.rsplit("week=", 1)[1].split("/", 1)[0] for f in files)
+    return storage.partition_weeks(settings.path("styles"), "week=*/styles.parquet")
 
 
 def read_styles(settings: Settings, week: str | None = None, active_only: bool = True
@@ -62,8 +61,7 @@ def window_weeks(week: str, available: list[str], length: int) -> list[str]:
 
 
 def embedded_weeks(settings: Settings) -> list[str]:
-    files = storage.list_files(settings.path("embeddings"))
-    weeks = sorted({f.rsplit("week=", 1)[1].split("/", 1)[0] for f in files if "week=" in f})
+    weeks = storage.partition_weeks(settings.path("embeddings"))
     if not weeks:
         raise UnusableInputError(f"no embeddings under {settings.path('embeddings')}: run "
                                  "stylecast embed first")
@@ -72,7 +70,7 @@ def embedded_weeks(settings: Settings) -> list[str]:
 
 def _attributes(settings: Settings, weeks: list[str]) -> dict[str, dict[str, str]]:
     table = storage.read_table(settings.path("items"), columns=["item_id", "attributes"],
-                               filter=pc.field("iso_week").isin(weeks))
+                               filter=storage.in_weeks(weeks))
     return {item: dict(pairs or []) for item, pairs in zip(
         table["item_id"].to_pylist(), table["attributes"].to_pylist(), strict=True)}
 

@@ -9,8 +9,6 @@ seen then.
 
 from __future__ import annotations
 
-import pyarrow.compute as pc
-
 from pipeline import storage
 from pipeline.errors import UnusableInputError
 from pipeline.settings import Settings
@@ -64,7 +62,7 @@ def series_step(settings: Settings, week: str) -> dict:
     from pipeline import series
 
     items = storage.read_table(settings.path("items"), columns=["iso_week", "attributes"],
-                               filter=pc.field("iso_week") <= week)
+                               filter=storage.up_to_week(week))
     if items is None or items.num_rows == 0:
         raise UnusableInputError(f"no items in or before {week}")
     weeks = items.column("iso_week").combine_chunks()
