@@ -11,6 +11,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -38,8 +39,7 @@ class ImageRejected(Exception):
         return f"{self.reason}: {self.message}"
 
 
-@dataclass(frozen=True)
-class NormalisedImage:
+class NormalisedImage(NamedTuple):  # a tuple: cheap to pickle back from the decode pool
     png: bytes
     sha256: str  # of the original file bytes: identical uploads are identical content
     width: int  # original size

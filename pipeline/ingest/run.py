@@ -28,6 +28,7 @@ from pipeline.settings import Settings, is_local, local_path
 from pipeline.sources.manifest import read_manifest
 
 CHUNK_ROWS = 20_000
+PROGRESS_EVERY = 256  # rows; a redraw per row cost more than the row checks
 
 
 class Progress(Protocol):
@@ -111,14 +112,16 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                 rows = prepare(raw.iloc[first:first + CHUNK_ROWS], default_source, first)
                 decodable = rows[(rows["reason"] == "") & (rows["image"] != "")]
                 decoded = decoder.map(zip(decodable["row"], decodable["image"], strict=True))
-                for rec in rows.itertuples(index=False):
-                    if progress:
-                        progress.advance(1)
+                for n, rec in enumerate(rows.itertuples(index=False), 1):
+                    if progress and n % PROGRESS_EVERY == 0:
+                        progress.advance(PROGRESS_EVERY)
                     if rec.reason:
                         reject(rec, rec.reason, rec.message)
                         continue
                     outcome = next(decoded) if rec.image else None
                     _place(rec, outcome, index, writer, reject, duplicates.append)
+                if progress:
+                    progress.advance(len(rows) % PROGRESS_EVERY)
         except BaseException:
             writer.abort()
             raise
