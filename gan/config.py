@@ -43,8 +43,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     augment: str = "translation,cutout"
     condition_dropout: float = 0.1
-    minibatch_std: bool = False          # discriminator sees batch variety; slower on CPU
-    mode_seeking: float = 0.05           # weight of the MSGAN diversity term (0 = off)
+    minibatch_std: bool = True           # discriminator sees batch variety (see networks)
+    mode_seeking: float = 0.1            # weight of the MSGAN diversity term (0 = off)
     max_kimg: float = 300.0
     max_minutes: float | None = None     # wall-clock budget; stops at a tick boundary
     tick_kimg: float = 6.4

@@ -7,16 +7,20 @@ Recipe (chosen for stability on small data and small compute, after BigGAN / SNG
 - Discriminator: spectral-normalised convolutions and a *projection* head: the score is
   ``linear(h) + sum_a <embed_a(c_a), h>``, the condition entering as an inner product, which
   is what makes conditional GANs train stably (Miyato & Koyama, 2018).
-- Optionally (``minibatch_std``), a minibatch-standard-deviation channel so the
-  discriminator can see a batch that lacks variety (Karras et al., 2018). Off by default:
-  within a 10-minute CPU budget it cost 16% of the steps and lost on every metric.
+- A minibatch-standard-deviation channel (``minibatch_std``) so the discriminator can see
+  a batch that lacks variety (Karras et al., 2018), and a mode-seeking term (Mao et al.,
+  2019) against the conditional GAN's usual failure: one image per condition whatever the
+  noise. The two work together. After 1,070 CPU steps on Fashion-MNIST:
+    - neither: FD 21.1, recall 0.05;
+    - mode-seeking 0.05: FD 12.8, recall 0.16;
+    - mode-seeking 0.05 + minibatch-std: FD 10.7, recall 0.24;
+    - mode-seeking 0.1 + minibatch-std: FD 9.4, recall 0.29, class-consistency 96% of
+      real (0.2: recall 0.38 but 90%).
+  Without minibatch-std, a weight of 0.1 already fell to 81%. The extra discriminator
+  layer costs about 15% of the CPU steps.
 - Hinge loss, an EMA copy of the generator for sampling (warmed up, with batch-norm
   statistics re-estimated from its own outputs), DiffAugment on both real and fake images
-  for small datasets (Zhao et al., 2020), and a mode-seeking term (Mao et al., 2019) against
-  the conditional GAN's usual failure: one image per condition whatever the noise. After
-  1k CPU steps on Fashion-MNIST, weight 0.05 tripled recall and lowered FD from 21 to 13
-  without costing class-consistency; 0.1 and above traded class-consistency for variety.
-  See ``gan.train``.
+  for small datasets (Zhao et al., 2020). See ``gan.train``.
 Each attribute has its own embedding with index 0 = unknown, so partial conditions work.
 """
 
