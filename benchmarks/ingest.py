@@ -3,8 +3,8 @@
 Contenders, each run as its own process tree (peak memory = sampled RSS of the tree):
   decode limit  Pillow open + convert("RGB") + load over the same files, one process per
                 core: the practical ceiling for anything that must decode every image.
-  resize        the same, plus the resize and pad to 64x64 (no encode): shows that the
-                geometry alone costs more than 30% of the decode.
+  resize        the same, plus the resize and pad to 64x64 (no encode): on small catalogue
+                JPEGs the geometry alone costs about as much as the decode.
   normalise     the same, plus the PNG encode: all the per-image work ingest must do, without
                 validation or storage: the ceiling for an ingest, and the yardstick we hold
                 ours to.
