@@ -189,11 +189,12 @@ def _write_partition(settings: Settings, week: str, version: str,
 
 
 def item_weeks(settings: Settings) -> list[str]:
-    table = storage.read_table(settings.path("items"), columns=["iso_week"])
-    if table is None or table.num_rows == 0:
+    # A folder listing, not a read: the ingest writer creates a week's file only for rows.
+    weeks = storage.partition_weeks(settings.path("items"))
+    if not weeks:
         raise UnusableInputError(f"no items under {settings.path('items')}: run stylecast "
                                  "ingest first")
-    return sorted(pc.unique(table["iso_week"]).to_pylist())
+    return weeks
 
 
 def run(settings: Settings, weeks: Iterable[str] | None = None, model_version: str | None = None,
