@@ -42,6 +42,8 @@ class TrainConfig:
     beta2: float = 0.99
     ema_decay: float = 0.999
     augment: str = "translation,cutout"
+    augment_target: float | None = 0.6   # adaptive (ADA) target; None = always augment
+    augment_speed_kimg: float = 100.0    # ADA: images (k) for p to go from 0 to 1
     condition_dropout: float = 0.1
     minibatch_std: bool = True           # discriminator sees batch variety (see networks)
     mode_seeking: float = 0.1            # weight of the MSGAN diversity term (0 = off)
@@ -51,7 +53,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True                     # bf16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = True           # on CUDA
+    channels_last: bool = True           # NHWC: faster convolutions on CPU and CUDA
     compile: bool = False                # torch.compile the networks (CUDA)
     limit_images: int | None = None
     metric_samples: int = 2000

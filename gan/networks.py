@@ -20,8 +20,14 @@ Recipe (chosen for stability on small data and small compute, after BigGAN / SNG
   the spread channel costs about 20% of the CPU steps; a 1x1 layer cost nothing but lost
   most of the gain (FD 22.7, recall 0.18).
 - Hinge loss, an EMA copy of the generator for sampling (warmed up, with batch-norm
-  statistics re-estimated from its own outputs), DiffAugment on both real and fake images
-  for small datasets (Zhao et al., 2020). See ``gan.train``.
+  statistics re-estimated from its own outputs). See ``gan.train``.
+- DiffAugment on both real and fake images (Zhao et al., 2020), applied *adaptively*: each
+  image with a probability that rises only while the discriminator is overconfident on
+  real images (ADA, Karras et al., 2020; ``gan.augment.AdaptiveAugment``). Always-on
+  augmentation is for data a discriminator can memorise; on Fashion-MNIST's 60k images it
+  only slowed learning: after 1,941 CPU steps, always-on gave FD 6.95 and recall 0.46,
+  none gave FD 4.14, recall 0.52 and class-consistency 101% of real. The adaptive
+  probability stays near 0 there, and rises where the discriminator starts to memorise.
 Each attribute has its own embedding with index 0 = unknown, so partial conditions work.
 """
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gan import checkpoint, metrics
-from gan.augment import augment
+from gan.augment import AdaptiveAugment, augment
 from gan.conditioning import Vocabulary, drop_conditions
 from gan.networks import Discriminator, Generator
 from pipeline.errors import UnusableInputError
@@ -61,6 +61,32 @@ def test_augmentation_is_differentiable_and_keeps_shape():
     y = augment(x, "translation,cutout,colour")
     y.sum().backward()
     assert y.shape == x.shape and x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_adaptive_augmentation_follows_discriminator_overfitting():
+    ada = AdaptiveAugment("translation,cutout", target=0.6, speed_kimg=0.064, interval=4)
+    x = torch.randn(8, 1, 28, 28)
+    assert ada(x) is x, "p starts at 0: nothing is augmented"
+    sure = torch.ones(16)            # D calls every real image real: it is memorising
+    for _ in range(4):
+        ada.observe(sure)
+    assert ada.p == pytest.approx(1.0), "64 images at 0.064 kimg per unit: p climbs to 1"
+    assert not torch.equal(ada(x), x)
+    half = AdaptiveAugment("translation", target=0.6, speed_kimg=0.128, interval=4)
+    half.load_state_dict({"p": 0.5, "signs": 0.0, "count": 0, "steps": 0})
+    mixed = torch.tensor([1.0, -1.0] * 8)   # r = 0: no overfitting, p falls
+    for _ in range(3):
+        half.observe(mixed)
+    resumed = AdaptiveAugment("translation", target=0.6, speed_kimg=0.128, interval=4)
+    resumed.load_state_dict(half.state_dict())
+    for ada_ in (half, resumed):
+        ada_.observe(mixed)
+        assert ada_.p == pytest.approx(0.0), "64 images at 0.128 kimg per unit: 0.5 -> 0"
+    cutout = AdaptiveAugment("cutout", target=0.6)
+    cutout.p = 0.5
+    images = torch.ones(4000, 1, 8, 8)
+    changed = (cutout(images) != images).flatten(1).any(dim=1).float().mean()
+    assert 0.45 < changed < 0.55, "each image is augmented with probability p"
 
 
 def test_checkpoints_are_atomic_and_never_unpickle_code(tmp_path, monkeypatch):
