@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pipeline.errors import UnusableInputError
+
 
 def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     n, _, h, w = x.shape
@@ -46,12 +48,6 @@ def colour(x: torch.Tensor) -> torch.Tensor:
 POLICIES = {"translation": translation, "cutout": cutout, "colour": colour}
 
 
-def augment(x: torch.Tensor, policy: str) -> torch.Tensor:
-    for name in filter(None, policy.split(",")):
-        x = POLICIES[name](x)
-    return x
-
-
 class AdaptiveAugment:
     """ADA (Karras et al., 2020): each transform is applied to each image with probability
     ``p``, and ``p`` follows how much the discriminator overfits.
@@ -68,7 +64,12 @@ class AdaptiveAugment:
 
     def __init__(self, policy: str, target: float | None = 0.6, speed_kimg: float = 100.0,
                  interval: int = 4) -> None:
-        self.transforms = [POLICIES[name] for name in filter(None, policy.split(","))]
+        names = [name for name in policy.split(",") if name]
+        unknown = sorted(set(names) - set(POLICIES))
+        if unknown:
+            raise UnusableInputError(f"unknown augmentation(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(POLICIES)}")
+        self.transforms = [POLICIES[name] for name in names]
         self.target, self.speed_kimg, self.interval = target, speed_kimg, interval
         self.p = 1.0 if target is None else 0.0
         self._signs, self._count, self._steps = 0.0, 0, 0

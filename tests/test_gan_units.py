@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gan import checkpoint, metrics
-from gan.augment import AdaptiveAugment, augment
+from gan.augment import AdaptiveAugment
 from gan.conditioning import Vocabulary, drop_conditions
 from gan.networks import Discriminator, Generator
 from pipeline.errors import UnusableInputError
@@ -58,7 +58,7 @@ def test_networks_shapes_and_the_condition_matters(resolution, channels):
 
 def test_augmentation_is_differentiable_and_keeps_shape():
     x = torch.randn(4, 3, 64, 64, requires_grad=True)
-    y = augment(x, "translation,cutout,colour")
+    y = AdaptiveAugment("translation,cutout,colour", target=None)(x)
     y.sum().backward()
     assert y.shape == x.shape and x.grad is not None and x.grad.abs().sum() > 0
 
@@ -87,6 +87,8 @@ def test_adaptive_augmentation_follows_discriminator_overfitting():
     images = torch.ones(4000, 1, 8, 8)
     changed = (cutout(images) != images).flatten(1).any(dim=1).float().mean()
     assert 0.45 < changed < 0.55, "each image is augmented with probability p"
+    with pytest.raises(UnusableInputError, match=r"unknown augmentation.*blur; valid: trans"):
+        AdaptiveAugment("translation,blur")
 
 
 def test_checkpoints_are_atomic_and_never_unpickle_code(tmp_path, monkeypatch):
