@@ -68,7 +68,7 @@ class AdaptiveAugment:
         unknown = sorted(set(names) - set(POLICIES))
         if unknown:
             raise UnusableInputError(f"unknown augmentation(s) {', '.join(unknown)}; "
-                             f"valid: {', '.join(POLICIES)}")
+                                     f"valid: {', '.join(POLICIES)}")
         self.transforms = [POLICIES[name] for name in names]
         self.target, self.speed_kimg, self.interval = target, speed_kimg, interval
         self.p = 1.0 if target is None else 0.0
