@@ -102,6 +102,10 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cond = torch.cat([z, self.embed(labels)], dim=1)
         x = self.project(cond).view(len(z), -1, self.start, self.start)
+        # The projection comes out NCHW; match the convolutions' layout (channels_last
+        # after ``.to(memory_format=...)``), or every layer converts back and forth.
+        if self.to_image.weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
         for block in self.blocks:
             x = block(x, cond)
         return torch.tanh(self.to_image(torch.relu(self.out_norm(x, cond))))

@@ -194,3 +194,27 @@ def test_batch_norm_recalibration_matches_the_generators_own_outputs_and_spares_
     hook.remove()
     batch_mean = captured["x"].mean(dim=(0, 2, 3))
     assert torch.allclose(recalibrated, batch_mean, atol=0.02)
+
+
+def test_frozen_discriminator_passes_input_gradients_but_keeps_no_weight_gradients():
+    from gan.train import frozen
+
+    d = Discriminator(28, 1, VOCAB.sizes, width=8, minibatch_std=True)
+    fake = torch.randn(4, 1, 28, 28, requires_grad=True)
+    with frozen(d):
+        score = d(fake, torch.zeros(4, 2, dtype=torch.long)).sum()
+    score.backward()  # after the block, as the training loop does
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    assert all(p.grad is None for p in d.parameters()), "the generator step spares D's weights"
+    assert all(p.requires_grad for p in d.parameters()), "trainable again after the block"
+
+
+def test_channels_last_generator_keeps_that_layout_from_its_first_layer():
+    """Otherwise every layer converts layouts back and forth (slower than plain NCHW)."""
+    g = Generator(28, 1, VOCAB.sizes, z_dim=8, width=8).to(memory_format=torch.channels_last)
+    layouts = []
+    g.blocks[0].conv.register_forward_pre_hook(
+        lambda _module, args: layouts.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)))
+    g(torch.randn(4, 8), torch.zeros(4, 2, dtype=torch.long))
+    assert layouts == [True]
