@@ -2,8 +2,8 @@
 
 One step = one discriminator update and one generator update on ``batch_size`` images,
 hinge loss, adaptive DiffAugment on both sides, an EMA copy of the generator for sampling.
-In the generator's update the discriminator is frozen (no weight gradients: 40% of its
-backward on CPU), and the generator keeps channels_last from its first layer on.
+In the generator's update the discriminator is frozen (no weight gradients: about 40% of
+its forward + backward time on CPU), and the generator keeps channels_last from its first layer on.
 Every tick the full training state (networks, optimisers, EMA, every RNG, adaptive
 augmentation, step) is saved atomically, losses are appended to ``ticks.jsonl`` and sent
 to the tracker with the step, and a sample grid of the EMA generator is logged. A killed
@@ -167,7 +167,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids)
         discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
     # The generator's update needs the discriminator's gradient with respect to its input,
-    # not its weights (a third of its backward on CPU): it runs frozen there, and outside
+    # not its weights (about 40% of its time on CPU): it runs frozen there, and outside
     # DDP, whose reducer would otherwise wait for weight gradients that never come.
     critic = nets.discriminator
     if cfg.compile and cuda:
@@ -314,7 +314,7 @@ def paired(labels: torch.Tensor) -> torch.Tensor:
     Partners half a batch apart land in one group of the discriminator's minibatch-std
     channel, so it sees when a condition's two noises gave alike images. Interleaved
     partners (2i, 2i+1; never in one group) measured recall 0.37 against 0.46 after 1,367
-    CPU steps: that group is part of how the two terms work together."""
+    CPU steps (one run each): that group is part of how the two terms work together."""
     half = len(labels) // 2
     return torch.cat([labels[:half], labels[:half], labels[2 * half:]])
 
