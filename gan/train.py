@@ -294,12 +294,15 @@ def throughput(cfg: TrainConfig, data: ImageSet, steps: int, warmup_steps: int =
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
-    """No weight gradients for ``module`` inside the block (input gradients still flow)."""
+    """No weight gradients for ``module`` inside the block (input gradients still flow);
+    afterwards each parameter is as trainable as it was before."""
+    trainable = [p for p in module.parameters() if p.requires_grad]
     module.requires_grad_(False)
     try:
         yield
     finally:
-        module.requires_grad_(True)
+        for parameter in trainable:
+            parameter.requires_grad_(True)
 
 
 def ema_decay(target: float, step: int) -> float:
