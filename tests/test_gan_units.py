@@ -213,8 +213,25 @@ def test_channels_last_generator_keeps_that_layout_from_its_first_layer():
     """Otherwise every layer converts layouts back and forth (slower than plain NCHW)."""
     g = Generator(28, 1, VOCAB.sizes, z_dim=8, width=8).to(memory_format=torch.channels_last)
     layouts = []
-    g.blocks[0].conv.register_forward_pre_hook(
-        lambda _module, args: layouts.append(
+    for module in (*[m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)],
+                   g.to_image):
+        module.register_forward_pre_hook(lambda _module, args: layouts.append(
             args[0].is_contiguous(memory_format=torch.channels_last)))
     g(torch.randn(4, 8), torch.zeros(4, 2, dtype=torch.long))
-    assert layouts == [True]
+    assert layouts == [True] * 4, "each block's norm, the output norm and the last conv"
+
+
+def test_upsample_conv_equals_nearest_upsampling_then_the_3x3_convolution():
+    from gan.networks import upsample_conv
+
+    conv = torch.nn.Conv2d(5, 3, 3, padding=1).double()
+    x = torch.randn(2, 5, 7, 6, dtype=torch.float64, requires_grad=True)
+    fast = upsample_conv(x, conv)
+    plain = conv(torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    assert fast.shape == plain.shape == (2, 3, 14, 12)
+    assert torch.allclose(fast, plain, atol=1e-12)
+    grad = torch.randn_like(plain)
+    fast_grads = torch.autograd.grad(fast, (x, conv.weight, conv.bias), grad)
+    plain_grads = torch.autograd.grad(plain, (x, conv.weight, conv.bias), grad)
+    for a, b in zip(fast_grads, plain_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
