@@ -25,7 +25,7 @@ from airflow_api import AirflowApi
 from airflow_local import REPO, server_environment
 from conftest import cli_json, free_port, run_cli
 from services import Service, start_airflow, start_postgres, wait_http
-from test_deployment import check_tracked_runs
+from test_deployment import check_gan_run
 
 pytestmark = pytest.mark.slow
 USER = "stylecast"
@@ -242,3 +242,19 @@ def test_gpu_work_goes_to_the_gpu_worker_and_faults_are_survived(cluster):
     assert store.exists(f"{BUCKET}/home/reports/{week}/index.html")
     assert store.find(f"{BUCKET}/mlflow"), "MLflow's artifacts are in the shared store"
     check_tracked_runs(MlflowClient(cluster["tracking"]), gan_run, weekly_run, week)
+
+
+def check_tracked_runs(client, gan_run: str, weekly_run: str, week: str) -> None:
+    """The runs, metrics and report artifact of one GAN and one weekly DAG run in MLflow."""
+    check_gan_run(client, gan_run)
+    report = client.search_runs(
+        [client.get_experiment_by_name("stylecast-report").experiment_id],
+        f"tags.`airflow.run_id` = '{weekly_run}'")
+    assert len(report) == 1 and report[0].data.params["week"] == week
+    artifacts = {a.path for a in client.list_artifacts(report[0].info.run_id, "report")}
+    assert {"report/index.html", "report/report.json"} <= artifacts
+    forecast = client.search_runs(
+        [client.get_experiment_by_name("stylecast-forecast").experiment_id],
+        f"tags.`airflow.run_id` = '{weekly_run}'")
+    assert len(forecast) == 1
+    assert forecast[0].data.metrics["backtest.seasonal_naive.mase"] > 0
