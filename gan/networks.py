@@ -76,7 +76,8 @@ _UPSAMPLE_TAPS = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0]
                                [1.0, 0.0, 0.0]])
 
 
-def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+def upsample_conv(x: torch.Tensor, conv: nn.Conv2d,
+                  taps: torch.Tensor = _UPSAMPLE_TAPS) -> torch.Tensor:
     """``conv`` (3x3, padding 1) applied to ``x`` upsampled 2x by nearest neighbour.
 
     Computed as the stride-2 4x4 transposed convolution it equals exactly: each output
@@ -84,9 +85,10 @@ def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     3x3 taps that land on the same one gives the 4x4 kernel. 2.25x fewer multiply-adds,
     no upsampled tensor; on 2 AVX2 cores the generator's two blocks ran forward + backward
     in 32 + 29 ms instead of 48 + 63 ms (64 images). The parameter stays the 3x3 kernel,
-    so the network and its checkpoints are unchanged.
+    so the network and its checkpoints are unchanged. ``taps`` already on the weight's
+    device and dtype (a module buffer) spares a host-to-device copy per call.
     """
-    taps = _UPSAMPLE_TAPS.to(conv.weight)
+    taps = taps.to(conv.weight)
     kernel = torch.einsum("pk,oikl,ql->iopq", taps, conv.weight, taps)
     return nn.functional.conv_transpose2d(x, kernel, conv.bias, stride=2, padding=1)
 
@@ -96,9 +98,11 @@ class UpBlock(nn.Module):
         super().__init__()
         self.norm = ConditionalBatchNorm(c_in, cond_dim)
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+        # Moves with the module; not saved, so checkpoints hold only learned state.
+        self.register_buffer("taps", _UPSAMPLE_TAPS.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return upsample_conv(torch.relu(self.norm(x, cond)), self.conv)
+        return upsample_conv(torch.relu(self.norm(x, cond)), self.conv, self.taps)
 
 
 class Generator(nn.Module):
