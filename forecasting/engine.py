@@ -15,6 +15,7 @@ import pandas as pd
 
 from forecasting import data, intervals, metrics, trend
 from forecasting.backtest import cross_validation
+from forecasting.harmonic import HarmonicRegression
 from forecasting.models import (
     Forecaster,
     GlobalGBM,
@@ -24,14 +25,19 @@ from forecasting.models import (
     interval_columns,
 )
 
-BASE_MODELS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "global_gbm")
+BASE_MODELS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "global_gbm",
+               "harmonic")
 ENSEMBLES = ("ensemble_mean", "ensemble_median", "ensemble_weighted")
 # AutoETS and AutoARIMA are left out of the default pool: they cost the most and, on our
 # benchmarks, add the least once the global model and AutoTheta are there.
-DEFAULT_CANDIDATES = ("seasonal_naive", "auto_theta", "global_gbm")
-# The equal-weight mean of the candidates is the default pick: with a few backtest windows,
-# estimated weights or a single "winner" are mostly noise (the forecast-combination puzzle);
-# another model replaces it only when its backtest MASE is clearly lower.
+DEFAULT_CANDIDATES = ("seasonal_naive", "auto_theta", "global_gbm", "harmonic")
+# Specialists are backtested and can be chosen, but stay out of the ensembles: a fixed smooth
+# seasonal shape wins on short noisy panels and fails badly on long trending ones, and an
+# equal-weight mean is only robust across members that are each reasonable everywhere.
+SPECIALISTS = ("harmonic",)
+# The equal-weight mean of the other candidates is the default pick: with a few backtest
+# windows, estimated weights or a single "winner" are mostly noise (the forecast-combination
+# puzzle); another model replaces it only when its backtest MASE is clearly lower.
 DEFAULT_PICK = "ensemble_mean"
 SWITCH_MARGIN = 0.10
 FALLBACK_MODEL = "window_average"
@@ -65,6 +71,11 @@ class ForecastConfig:
             raise UnusableInputError(f"levels must lie strictly between 0 and 100: {self.levels}")
 
     @property
+    def ensemble_members(self) -> tuple[str, ...]:
+        generalists = tuple(m for m in self.candidates if m not in SPECIALISTS)
+        return generalists if len(generalists) > 1 else self.candidates
+
+    @property
     def bounds(self) -> tuple[float | None, float | None]:
         return (0.0, 1.0) if self.shares else (None, None)
 
@@ -74,6 +85,9 @@ def build_model(name: str, config: ForecastConfig, freq: str) -> Forecaster:
         return GlobalGBM(config.season_length, freq, max_horizon=config.horizon,
                          seed=config.seed)
     history = config.history_seasons and config.history_seasons * config.season_length
+    if name == "harmonic":
+        return HarmonicRegression(config.season_length, freq, max_history=history or None,
+                                  shares=config.shares)
     return StatsModel(name, config.season_length, freq, n_jobs=config.n_jobs,
                       max_history=history or None)
 
@@ -107,9 +121,11 @@ def backtest(series: pd.DataFrame, freq: str, config: ForecastConfig,
     cv = cross_validation([build_model(m, config, freq) for m in models], series,
                           config.horizon, config.windows)
     rows = cv.forecasts
-    weights = _inverse_mase_weights(rows)
-    if len(models) > 1:
-        rows = pd.concat([rows, *_ensemble_rows(rows, weights)], ignore_index=True)
+    members = [m for m in config.ensemble_members if m in models]
+    weights = _inverse_mase_weights(rows[rows["model"].isin(members)])
+    if len(members) > 1:
+        rows = pd.concat([rows, *_ensemble_rows(rows[rows["model"].isin(members)], weights)],
+                         ignore_index=True)
     rows = _cross_conformal(rows, config.levels, config.bounds)
     table = metrics.table(rows, config.levels)
     table["seconds"] = table["model"].map(
@@ -184,7 +200,9 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
         members = _fit_members(series, freq, config, chosen, all_models)
         predicted = intervals.with_steps(pd.concat(members))
         if chosen in ENSEMBLES or all_models:
-            predicted = _add_ensembles(predicted, bt.weights)
+            members = predicted[predicted["model"].isin(bt.weights)]
+            predicted = pd.concat([predicted, _ensembles(members, bt.weights)],
+                                  ignore_index=True)
         keep = predicted if all_models else predicted[predicted["model"] == chosen]
         quantiles = intervals.calibrate(bt.rows, config.levels)
         parts.append(intervals.apply(keep, quantiles, scales, config.levels, config.bounds))
@@ -204,15 +222,15 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
 
 def _fit_members(series: pd.DataFrame, freq: str, config: ForecastConfig, chosen: str,
                  all_models: bool) -> list[pd.DataFrame]:
-    needed = config.candidates if all_models or chosen in ENSEMBLES else (chosen,)
+    needed = (config.candidates if all_models else
+              config.ensemble_members if chosen in ENSEMBLES else (chosen,))
     return [build_model(m, config, freq).fit(series).predict(config.horizon) for m in needed]
 
 
-def _add_ensembles(predicted: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
-    steps = predicted.drop_duplicates(["unique_id", "ds"])[["unique_id", "ds", "step"]]
-    ensembles = [combine(predicted, w, alias).merge(steps, on=["unique_id", "ds"])
-                 for alias, w in _ensemble_weights(weights)]
-    return pd.concat([predicted, *ensembles], ignore_index=True)
+def _ensembles(members: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    steps = members.drop_duplicates(["unique_id", "ds"])[["unique_id", "ds", "step"]]
+    return pd.concat([combine(members, w, alias).merge(steps, on=["unique_id", "ds"])
+                      for alias, w in _ensemble_weights(weights)], ignore_index=True)
 
 
 def _fallback(series: pd.DataFrame, freq: str, config: ForecastConfig, scales: pd.Series,

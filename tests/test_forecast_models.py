@@ -8,7 +8,8 @@ import pytest
 from forecast_fixtures import LastValue, seasonal_panel
 
 from forecasting import intervals, metrics
-from forecasting.backtest import cross_validation, seasonal_scale
+from forecasting.backtest import cross_validation, seasonal_scale, split
+from forecasting.harmonic import HarmonicRegression, HarmonicSpec
 from forecasting.models import Ensemble, GlobalGBM, StatsModel, WindowAverage
 
 CONTRACT = ["unique_id", "ds", "model", "yhat"]
@@ -16,7 +17,7 @@ CONTRACT = ["unique_id", "ds", "model", "yhat"]
 
 @pytest.mark.parametrize("model", [
     StatsModel("seasonal_naive", 12), StatsModel("auto_theta", 12), StatsModel("auto_ets", 12),
-    GlobalGBM(12, max_iter=20), WindowAverage(12), LastValue(12),
+    GlobalGBM(12, max_iter=20), WindowAverage(12), LastValue(12), HarmonicRegression(12),
     Ensemble([StatsModel("seasonal_naive", 12), WindowAverage(12)]),
 ], ids=lambda m: m.alias)
 def test_every_model_follows_the_contract(model):
@@ -65,6 +66,60 @@ def test_global_model_pools_series_of_any_scale():
     naive_error = ((test.merge(naive, on=["unique_id", "ds"]).eval("abs(yhat - y) / y")).mean())
     assert relative_error < 0.08
     assert relative_error < naive_error / 3
+
+
+def harmonic_panel(n_series: int, periods: int, harmonics: int, slope: float,
+                   noise: float, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Noisy shares around a smooth season of ``harmonics`` Fourier pairs; also the truth."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(periods)
+    truth = []
+    for _ in range(n_series):
+        season = sum(rng.uniform(0.02, 0.08) * np.sin(2 * np.pi * k * t / 12 + rng.uniform(0, 6))
+                     for k in range(1, harmonics + 1))
+        truth.append(0.3 + slope * t / 12 + season)
+    truth = np.array(truth)
+    y = truth + rng.normal(0, noise, truth.shape)
+    df = pd.DataFrame({"unique_id": np.repeat([f"s{i:02d}" for i in range(n_series)], periods),
+                       "ds": np.tile(pd.date_range("2020-01-01", periods=periods, freq="MS"),
+                                     n_series), "y": y.reshape(-1)})
+    return df, truth
+
+
+@pytest.mark.parametrize(("harmonics", "slope", "periods"), [(1, 0.0, 24), (2, 0.02, 60)])
+def test_harmonic_regression_pools_its_choice_of_shape(harmonics, slope, periods):
+    """Pooled AICc finds the panel's shape, and the smooth fit beats copying last season."""
+    df, truth = harmonic_panel(30, periods + 6, harmonics, slope, noise=0.03)
+    train, _ = split(df, 6, 0)
+    model = HarmonicRegression(12).fit(train)
+    assert model.spec_ == HarmonicSpec(harmonics, trend=slope != 0)
+    out = model.predict(6).sort_values(["unique_id", "ds"])
+    error = np.abs(out["yhat"].to_numpy().reshape(30, 6) - truth[:, -6:]).mean()
+    naive = StatsModel("seasonal_naive", 12).fit(train).predict(6).sort_values(
+        ["unique_id", "ds"])
+    naive_error = np.abs(naive["yhat"].to_numpy().reshape(30, 6) - truth[:, -6:]).mean()
+    assert error < naive_error / 2
+
+
+def test_harmonic_regression_of_shares_stays_in_range_and_complements_add_up():
+    df, _ = harmonic_panel(6, 30, 1, 0.0, noise=0.03)
+    df["y"] = (df["y"] - 0.28).clip(lower=0.0)          # small shares, some exactly 0
+    complement = df.assign(unique_id=df["unique_id"] + "_not", y=1 - df["y"])
+    out = HarmonicRegression(12, shares=True).fit(pd.concat([df, complement])).predict(12)
+    assert out["yhat"].between(0, 1, inclusive="neither").all()
+    wide = out.assign(base=out["unique_id"].str.removesuffix("_not")).pivot_table(
+        index=["base", "ds"], columns=out["unique_id"].str.endswith("_not"), values="yhat")
+    np.testing.assert_allclose(wide[False] + wide[True], 1.0, atol=1e-9)
+
+
+def test_harmonic_regression_limits_its_shape_to_the_shortest_series():
+    df, _ = harmonic_panel(4, 36, 2, 0.0, noise=0.03)
+    short = df[(df["unique_id"] != "s00") | (df["ds"] >= "2022-06-01")]   # s00: 7 values
+    model = HarmonicRegression(12).fit(short)
+    assert model.spec_.n_params <= 7 - 3
+    assert model.predict(3)["yhat"].notna().all()
+    with pytest.raises(ValueError, match="too short"):
+        HarmonicRegression(12, "MS").fit(df[df["ds"] < "2020-03-01"])
 
 
 def test_backtest_has_cutoffs_and_never_peeks():
