@@ -66,7 +66,7 @@ def forecast(
                                              "'all': every model's rows too.")] = "default",
     candidates: Annotated[str | None, typer.Option(
         help="Comma-separated models to choose from (default: seasonal_naive,auto_theta,"
-             "global_gbm); also auto_ets, auto_arima.")] = None,
+             "global_gbm,harmonic); also auto_ets, auto_arima.")] = None,
     windows: Windows = 3,
     gaps: Gaps = "reject",
     shares: Shares = False,
