@@ -72,6 +72,7 @@ class ForecastConfig:
 
     @property
     def ensemble_members(self) -> tuple[str, ...]:
+        """The candidates that are combined; with fewer than two generalists, all of them."""
         generalists = tuple(m for m in self.candidates if m not in SPECIALISTS)
         return generalists if len(generalists) > 1 else self.candidates
 
@@ -122,10 +123,10 @@ def backtest(series: pd.DataFrame, freq: str, config: ForecastConfig,
                           config.horizon, config.windows)
     rows = cv.forecasts
     members = [m for m in config.ensemble_members if m in models]
-    weights = _inverse_mase_weights(rows[rows["model"].isin(members)])
+    member_rows = rows[rows["model"].isin(members)]
+    weights = _inverse_mase_weights(member_rows)
     if len(members) > 1:
-        rows = pd.concat([rows, *_ensemble_rows(rows[rows["model"].isin(members)], weights)],
-                         ignore_index=True)
+        rows = pd.concat([rows, *_ensemble_rows(member_rows, weights)], ignore_index=True)
     rows = _cross_conformal(rows, config.levels, config.bounds)
     table = metrics.table(rows, config.levels)
     table["seconds"] = table["model"].map(
@@ -200,8 +201,8 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
         members = _fit_members(series, freq, config, chosen, all_models)
         predicted = intervals.with_steps(pd.concat(members))
         if chosen in ENSEMBLES or all_models:
-            members = predicted[predicted["model"].isin(bt.weights)]
-            predicted = pd.concat([predicted, _ensembles(members, bt.weights)],
+            member_rows = predicted[predicted["model"].isin(bt.weights)]
+            predicted = pd.concat([predicted, _ensembles(member_rows, bt.weights)],
                                   ignore_index=True)
         keep = predicted if all_models else predicted[predicted["model"] == chosen]
         quantiles = intervals.calibrate(bt.rows, config.levels)
