@@ -92,13 +92,14 @@ class HarmonicRegression(Forecaster):
         if not specs:
             raise ValueError(f"harmonic: a series of {shortest} values is too short to fit")
         by_length = _stack_by_length(groups)
-        scores = {spec: sum(self._fit_group(values, spec)[1].sum()
-                            for values in by_length.values()) for spec in specs}
-        self.spec_ = min(scores, key=scores.get)
-        self.aicc_ = scores
+        fits = {spec: [self._fit_group(values, spec) for _, values in by_length]
+                for spec in specs}
+        self.aicc_ = {spec: sum(per_series.sum() for _, per_series in fit)
+                      for spec, fit in fits.items()}
+        self.spec_ = min(self.aicc_, key=self.aicc_.get)
         # Per group of equal-length series: (ids, length, coefficients as columns).
-        self.coefficients_ = [(ids, length, self._fit_group(values, self.spec_)[0])
-                              for (length, ids), values in by_length.items()]
+        self.coefficients_ = [(ids, values.shape[1], coefficients) for (ids, values), (
+            coefficients, _) in zip(by_length, fits[self.spec_], strict=True)]
 
     def _fit_group(self, values: np.ndarray, spec: HarmonicSpec
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -120,13 +121,9 @@ class HarmonicRegression(Forecaster):
         return self._frame(np.array(ids), expit(yhat) if self.shares else yhat, h)
 
 
-Groups = dict[tuple[int, tuple[str, ...]], np.ndarray]
-
-
-def _stack_by_length(groups: dict[str, np.ndarray]) -> Groups:
+def _stack_by_length(groups: dict[str, np.ndarray]) -> list[tuple[list[str], np.ndarray]]:
     """Series of equal length stacked into one matrix, so a group is one lstsq call."""
     lengths: dict[int, list[str]] = {}
     for uid, y in groups.items():
         lengths.setdefault(len(y), []).append(uid)
-    return {(length, tuple(ids)): np.stack([groups[uid] for uid in ids])
-            for length, ids in lengths.items()}
+    return [(ids, np.stack([groups[uid] for uid in ids])) for ids in lengths.values()]
