@@ -176,6 +176,7 @@ class ForecastResult:
     trends: pd.DataFrame
     problems: pd.DataFrame
     freq: str
+    models: dict[str, dict[str, object]]   # what each fitted model chose (Forecaster.learned)
 
 
 def prepare(raw: pd.DataFrame, config: ForecastConfig, source: str = "input"
@@ -192,14 +193,14 @@ def forecast(raw: pd.DataFrame, config: ForecastConfig, all_models: bool = False
 def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
                       all_models: bool = False) -> ForecastResult:
     freq, series = prepared.freq, prepared.series
-    parts, chosen, bt = [], FALLBACK_MODEL, None
+    parts, chosen, bt, fitted = [], FALLBACK_MODEL, None, []
     scales = intervals.series_scales(pd.concat([series, prepared.fallback]),
                                      config.season_length)
     if not series.empty:
         bt = backtest(series, freq, config)
         chosen = bt.best()
-        members = _fit_members(series, freq, config, chosen, all_models)
-        predicted = intervals.with_steps(pd.concat(members))
+        fitted = _fit_members(series, freq, config, chosen, all_models)
+        predicted = intervals.with_steps(pd.concat([m.predict(config.horizon) for m in fitted]))
         if chosen in ENSEMBLES or all_models:
             member_rows = predicted[predicted["model"].isin(bt.weights)]
             predicted = pd.concat([predicted, _ensembles(member_rows, bt.weights)],
@@ -208,7 +209,9 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
         quantiles = intervals.calibrate(bt.rows, config.levels)
         parts.append(intervals.apply(keep, quantiles, scales, config.levels, config.bounds))
     if not prepared.fallback.empty:
-        parts.append(_fallback(prepared.fallback, freq, config, scales, bt))
+        fallback = WindowAverage(config.season_length, freq, window=config.season_length)
+        parts.append(_fallback(fallback.fit(prepared.fallback), config, scales, bt))
+        fitted.append(fallback)
     forecasts = pd.concat(parts, ignore_index=True).drop(columns="step")
     forecasts = forecasts[["unique_id", "ds", "model", "yhat", *interval_columns(config.levels)]]
     default = forecasts[forecasts["model"].isin([chosen, FALLBACK_MODEL])]
@@ -218,14 +221,14 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     trends = trend.scores(history, default, config.season_length, freq, errors, scales,
                           config.trend)
     return ForecastResult(forecasts.reset_index(drop=True), chosen, bt, trends,
-                          prepared.problems, freq)
+                          prepared.problems, freq, {m.alias: m.learned() for m in fitted})
 
 
 def _fit_members(series: pd.DataFrame, freq: str, config: ForecastConfig, chosen: str,
-                 all_models: bool) -> list[pd.DataFrame]:
+                 all_models: bool) -> list[Forecaster]:
     needed = (config.candidates if all_models else
               config.ensemble_members if chosen in ENSEMBLES else (chosen,))
-    return [build_model(m, config, freq).fit(series).predict(config.horizon) for m in needed]
+    return [build_model(m, config, freq).fit(series) for m in needed]
 
 
 def _ensembles(members: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
@@ -234,11 +237,10 @@ def _ensembles(members: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame
                       for alias, w in _ensemble_weights(weights)], ignore_index=True)
 
 
-def _fallback(series: pd.DataFrame, freq: str, config: ForecastConfig, scales: pd.Series,
+def _fallback(model: WindowAverage, config: ForecastConfig, scales: pd.Series,
               bt: BacktestResult | None) -> pd.DataFrame:
     """Short or constant series: window average, with intervals borrowed from the backtest."""
-    model = WindowAverage(config.season_length, freq, window=config.season_length)
-    predicted = intervals.with_steps(model.fit(series).predict(config.horizon))
+    predicted = intervals.with_steps(model.predict(config.horizon))
     if bt is None:
         return predicted.assign(**{c: np.nan for c in interval_columns(config.levels)})
     pooled = intervals.calibrate(bt.rows.assign(model=FALLBACK_MODEL, step=1), config.levels)

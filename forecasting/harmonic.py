@@ -110,6 +110,10 @@ class HarmonicRegression(Forecaster):
         rss = ((values.T - x @ coefficients) ** 2).sum(axis=0)
         return coefficients, aicc(rss, n, spec.n_params)
 
+    def learned(self) -> dict[str, object]:
+        return {"harmonics": self.spec_.harmonics, "trend": self.spec_.trend,
+                "scale": "logit" if self.shares else "raw"}
+
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
         self._no_native_intervals(level)
         ids, parts = [], []

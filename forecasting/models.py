@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Self
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,10 @@ class Forecaster(ABC):
     @abstractmethod
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame: ...
 
+    def learned(self) -> dict[str, object]:
+        """What fitting chose, in plain JSON types (for MLflow and the command's summary)."""
+        return {}
+
     def _frame(self, ids: np.ndarray, yhat: np.ndarray, h: int) -> pd.DataFrame:
         """Long forecasts from a (series x horizon) array; ids in ``last_ds_`` order."""
         last = self.last_ds_.loc[ids]
@@ -83,6 +87,8 @@ class StatsModel(Forecaster):
     """
 
     KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
+    # Where statsforecast keeps the per-series choice of the automatic models.
+    SPEC_KEYS: ClassVar[dict[str, str]] = {"auto_ets": "method", "auto_theta": "modeltype"}
 
     def __init__(self, kind: str, season_length: int, freq: str | None = None,
                  n_jobs: int = 1, max_history: int | None = None) -> None:
@@ -111,6 +117,14 @@ class StatsModel(Forecaster):
             df = df.sort_values(["unique_id", "ds"]).groupby("unique_id").tail(self.max_history)
         self.sf_.fit(df)
 
+    def learned(self) -> dict[str, object]:
+        """How many series got each specification, e.g. ``{"ETS(M,N,M)": 20, ...}``."""
+        key = self.SPEC_KEYS.get(self.kind)
+        if key is None:
+            return {}
+        specs = pd.Series([fitted.model_[key] for fitted in self.sf_.fitted_[:, 0]])
+        return {"specs": {str(k): int(v) for k, v in specs.value_counts().items()}}
+
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
         raw = self.sf_.predict(h=h, level=list(level) or None)
         out = pd.DataFrame({"unique_id": raw["unique_id"].to_numpy(), "ds": raw["ds"],
@@ -133,6 +147,9 @@ class WindowAverage(Forecaster):
     def _fit(self, df: pd.DataFrame) -> None:
         tail = df.sort_values("ds").groupby("unique_id").tail(self.window)
         self.mean_ = tail.groupby("unique_id")["y"].mean()
+
+    def learned(self) -> dict[str, object]:
+        return {"window": self.window}
 
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
         self._no_native_intervals(level)
@@ -190,6 +207,10 @@ class GlobalGBM(Forecaster):
         self.model_.fit(features, target)
         self.n_train_rows_ = len(target)
 
+    def learned(self) -> dict[str, object]:
+        return {"train_rows": self.n_train_rows_, "lags": self.n_lags_,
+                "relative_to": self.relative_to}
+
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
         self._no_native_intervals(level)
         if h > self.max_horizon:
@@ -220,6 +241,9 @@ class Ensemble(Forecaster):
     def _fit(self, df: pd.DataFrame) -> None:
         for member in self.members:
             member.fit(df)
+
+    def learned(self) -> dict[str, object]:
+        return {m.alias: m.learned() for m in self.members}
 
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
         self._no_native_intervals(level)

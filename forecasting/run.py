@@ -89,7 +89,8 @@ def forecast_file(series_uri: str, out_uri: str, config: engine.ForecastConfig,
                 storage.write_frame(frame, uri)
         summary: dict[str, object] = {
             "series": int(result.forecasts["unique_id"].nunique()), "freq": result.freq,
-            "chosen_model": result.chosen, "rows": len(result.forecasts), "out": out_uri,
+            "chosen_model": result.chosen, "models": result.models,
+            "rows": len(result.forecasts), "out": out_uri,
             "problems": result.problems.to_dict("records"),
             "labels": result.trends["label"].value_counts().to_dict(),
             "emerging": result.trends.loc[result.trends["emerging"], "unique_id"].tolist()}
@@ -97,6 +98,7 @@ def forecast_file(series_uri: str, out_uri: str, config: engine.ForecastConfig,
             import mlflow
 
             mlflow.set_tag("stylecast.chosen_model", result.chosen)
+            mlflow.log_dict(result.models, "models.json")
             if result.backtest is not None:
                 _log_backtest(result.backtest.table)
             _log_frames({"forecasts.parquet": result.forecasts, "trends.csv": result.trends,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -58,7 +59,20 @@ def test_forecast_writes_the_contract_and_logs_to_mlflow(series_file, tmp_path, 
     assert len(run.data.tags["stylecast.input_hash"]) == 16
     assert run.data.tags["stylecast.chosen_model"] == summary["chosen_model"]
     artifacts = {a.path for a in mlflow.list_artifacts(run.info.run_id)}
-    assert {"forecasts.parquet", "trends.csv", "problems.csv", "backtest.csv"} <= artifacts
+    assert {"forecasts.parquet", "trends.csv", "problems.csv", "backtest.csv",
+            "models.json"} <= artifacts
+
+    # What each fitted model chose is in the summary and in MLflow: specs per series add up.
+    models = summary["models"]
+    logged = json.loads((Path(mlflow.download_artifacts(run.info.run_id, "models.json",
+                                                         str(tmp_path)))).read_text())
+    assert logged == models
+    assert models["window_average"] == {"window": 12}, "the short series' fallback"
+    members = set(models) - {"window_average"}
+    assert summary["chosen_model"] in members or summary["chosen_model"].startswith("ensemble")
+    for learned in models.values():
+        if "specs" in learned:
+            assert sum(learned["specs"].values()) == 3
 
 
 def test_models_all_adds_every_models_rows(series_file, tmp_path, home):

@@ -90,6 +90,8 @@ def test_pooled_harmonic_model_wins_the_backtest_on_real_style_shares():
     train, test = split(shares.sort_values(["unique_id", "ds"], ignore_index=True), 6, 0)
     result = forecast(train, ForecastConfig(horizon=6, season_length=12, shares=True))
     assert result.chosen == "harmonic"
+    learned = result.models["harmonic"]
+    assert learned["scale"] == "logit" and learned["harmonics"] >= 1
     naive = StatsModel("seasonal_naive", 12).fit(train).predict(6)
     rows = holdout_truth(train, test, 12).merge(pd.concat([result.forecasts, naive]),
                                                 on=["unique_id", "ds"])

@@ -115,11 +115,19 @@ def test_attribute_series_reproduce_the_planted_shares(store):
     assert checked >= 4
 
 
-def test_styles_recover_the_planted_designs_and_keep_their_ids(store):
+@pytest.fixture(scope="module")
+def styled(store):
+    """Styles for the last two embedded weeks, in order, so IDs carry from one to the next."""
     home, env = store["home"], store["env"]
     weeks = sorted(p.name.split("=")[1] for p in (home / "embeddings").glob("week=*"))
     first = last_json(run_cli(["styles", "--week", weeks[-2], "--window", "20"], home, **env))
     second = last_json(run_cli(["styles", "--week", weeks[-1], "--window", "20"], home, **env))
+    return {"weeks": weeks, "first": first, "second": second}
+
+
+def test_styles_recover_the_planted_designs_and_keep_their_ids(store, styled):
+    home, env = store["home"], store["env"]
+    weeks, first, second = styled["weeks"], styled["first"], styled["second"]
     assert first["styles"] >= 8 and second["model_version"] == first["model_version"]
     kept = set(first["descriptions"]) & set(second["descriptions"])
     assert len(kept) >= 0.8 * first["styles"], "most styles keep their ID a week later"
@@ -257,10 +265,10 @@ def test_concepts_from_trends_prefer_rising_values_the_gan_knows():
     assert concepts.conditions_from_trends(falling, vocabulary, top=1) == ["category=Coat"]
 
 
-def test_concepts_placed_among_styles_with_a_trained_generator(store):
+def test_concepts_placed_among_styles_with_a_trained_generator(store, styled):
     home, env = store["home"], store["env"]
     last_json(run_cli(["gan", "train", "--preset", "baby", "--run-name", "c"], home, **env))
-    weeks = sorted(p.name.split("=")[1] for p in (home / "styles").glob("week=*"))
+    weeks = styled["weeks"]
     done = last_json(run_cli(["concepts", "--week", weeks[-1], "--condition", "category=Dress",
                               "--condition", "category=Bag", "--per-condition", "4"],
                              home, **env))
