@@ -10,6 +10,7 @@ scale, and a level shift does not push it outside what the trees have seen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,16 @@ class SeriesMatrix:
     def rows(self, index: np.ndarray) -> SeriesMatrix:
         return SeriesMatrix(self.ids[index], self.values[index], self.last_period[index],
                             self.last_ds.iloc[index])
+
+    # Built once per matrix, not once per horizon: on 50k series each is a pass over it all.
+    @cached_property
+    def window_means(self) -> _WindowMeans:
+        return _WindowMeans(self.values)
+
+    @cached_property
+    def padded(self) -> np.ndarray:
+        """The values with one all-NaN column appended: where out-of-range lags point."""
+        return np.hstack([self.values, np.full((len(self.values), 1), np.nan)])
 
 
 NAMED_FEATURES = ("same_season_1", "same_season_2", "prev_season_mean", "last3_mean",
@@ -85,8 +96,7 @@ def origin_features(matrix: SeriesMatrix, origins: np.ndarray, horizon: int,
     values, m = matrix.values, season_length
     width = values.shape[1]
     origins = np.asarray(origins)
-    windows = _WindowMeans(values)
-    padded = np.hstack([values, np.full((len(values), 1), np.nan)])
+    windows, padded = matrix.window_means, matrix.padded
     lvl = windows.mean(origins - m + 1, origins + 1)
     safe = np.where(lvl > 0, lvl, np.nan)
 
@@ -144,9 +154,11 @@ def training_rows(matrix: SeriesMatrix, horizon: int, season_length: int, n_lags
         if len(origins) == 0:
             continue
         per_horizon = max(1, max_rows // horizon // len(origins))
-        rows = (np.arange(n_series) if per_horizon >= n_series
-                else np.sort(rng.choice(n_series, size=per_horizon, replace=False)))
-        sample = matrix.rows(rows)
+        if per_horizon >= n_series:
+            rows, sample = np.arange(n_series), matrix
+        else:
+            rows = np.sort(rng.choice(n_series, size=per_horizon, replace=False))
+            sample = matrix.rows(rows)
         x, lvl = origin_features(sample, origins, k, season_length, n_lags)
         y = sample.values[:, origins + k].reshape(-1) / target_base(x, lvl, relative_to)
         enough = (history[rows][:, origins] >= min_history).reshape(-1)

@@ -57,8 +57,10 @@ class Forecaster(ABC):
 
     def _frame(self, ids: np.ndarray, yhat: np.ndarray, h: int) -> pd.DataFrame:
         """Long forecasts from a (series x horizon) array; ids in ``last_ds_`` order."""
-        last = self.last_ds_.loc[ids]
-        ds = np.concatenate([frequency.future_dates(d, h, self.freq_).to_numpy() for d in last])
+        # Series mostly share their last date: step each distinct one forward once.
+        last, which = np.unique(self.last_ds_.loc[ids].to_numpy(), return_inverse=True)
+        steps = np.stack([frequency.future_dates(d, h, self.freq_).to_numpy() for d in last])
+        ds = steps[which].reshape(-1)
         return pd.DataFrame({"unique_id": np.repeat(ids, h), "ds": ds, "model": self.alias,
                              "yhat": yhat.reshape(-1)})
 

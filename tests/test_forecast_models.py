@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,7 +30,20 @@ def test_every_model_follows_the_contract(model):
     first = out.groupby("unique_id")["ds"].min()
     assert (first == pd.Timestamp("2019-01-01")).all(), "forecasts start one period after the data"
     assert out["yhat"].notna().all()
+    learned = model.learned()     # what fitting chose goes to MLflow as JSON, unchanged
+    assert json.loads(json.dumps(learned)) == learned
     assert model.freq_ == "MS"
+
+
+@pytest.mark.parametrize("model", [GlobalGBM(12, max_iter=20), WindowAverage(12),
+                                   HarmonicRegression(12)], ids=lambda m: m.alias)
+def test_forecast_dates_start_after_each_series_own_end(model):
+    df = seasonal_panel(n_series=3, periods=48)
+    df = df[(df["unique_id"] != "s1") | (df["ds"] < "2018-11-01")]     # s1 ends 2 months early
+    out = model.fit(df).predict(3)
+    dates = out.groupby("unique_id")["ds"].agg(["min", "max"])
+    assert dates.loc["s1"].tolist() == [pd.Timestamp("2018-11-01"), pd.Timestamp("2019-01-01")]
+    assert dates.loc["s0"].tolist() == [pd.Timestamp("2019-01-01"), pd.Timestamp("2019-03-01")]
 
 
 def test_models_without_intervals_say_so_and_conformal_adds_them():
