@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from forecasting.catalog import BASE_MODELS, DEFAULT_CANDIDATES
 from pipeline.cli_support import err_console, fails_cleanly
 from pipeline.errors import UnusableInputError
 
@@ -30,7 +31,7 @@ def _levels(values: list[str], extra: list[str]) -> tuple[int, ...]:
 def _forecast_config(horizon: int, season_length: int, freq: str | None,
                      levels: tuple[int, ...], windows: int, candidates: str | None, gaps: str,
                      shares: bool):
-    from forecasting.engine import DEFAULT_CANDIDATES, ForecastConfig
+    from forecasting.engine import ForecastConfig
 
     names = tuple(c.strip() for c in candidates.split(",")) if candidates else DEFAULT_CANDIDATES
     return ForecastConfig(horizon=horizon, season_length=season_length, freq=freq,
@@ -65,8 +66,9 @@ def forecast(
     models: Annotated[str, typer.Option(help="'default': the chosen model's rows only; "
                                              "'all': every model's rows too.")] = "default",
     candidates: Annotated[str | None, typer.Option(
-        help="Comma-separated models to choose from (default: seasonal_naive,auto_theta,"
-             "global_gbm,harmonic); also auto_ets, auto_arima.")] = None,
+        help=f"Comma-separated models to choose from (default: {','.join(DEFAULT_CANDIDATES)}"
+             f"); also {', '.join(m for m in BASE_MODELS if m not in DEFAULT_CANDIDATES)}.")
+    ] = None,
     windows: Windows = 3,
     gaps: Gaps = "reject",
     shares: Shares = False,

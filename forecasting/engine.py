@@ -15,6 +15,7 @@ import pandas as pd
 
 from forecasting import data, intervals, metrics, trend
 from forecasting.backtest import cross_validation
+from forecasting.catalog import BASE_MODELS, DEFAULT_CANDIDATES
 from forecasting.harmonic import HarmonicRegression
 from forecasting.models import (
     Forecaster,
@@ -25,20 +26,17 @@ from forecasting.models import (
     interval_columns,
 )
 
-BASE_MODELS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "global_gbm",
-               "harmonic")
 ENSEMBLES = ("ensemble_mean", "ensemble_median", "ensemble_weighted")
-# AutoETS and AutoARIMA are left out of the default pool: they cost the most and, on our
-# benchmarks, add the least once the global model and AutoTheta are there.
-DEFAULT_CANDIDATES = ("seasonal_naive", "auto_theta", "global_gbm", "harmonic")
 # Specialists are backtested and can be chosen, but stay out of the ensembles: a fixed smooth
-# seasonal shape wins on short noisy panels and fails badly on long trending ones, and an
-# equal-weight mean is only robust across members that are each reasonable everywhere.
+# seasonal shape wins on short noisy panels and fails badly on long trending ones, and a
+# combination is only robust across members that are each reasonable everywhere.
 SPECIALISTS = ("harmonic",)
-# The equal-weight mean of the other candidates is the default pick: with a few backtest
-# windows, estimated weights or a single "winner" are mostly noise (the forecast-combination
-# puzzle); another model replaces it only when its backtest MASE is clearly lower.
-DEFAULT_PICK = "ensemble_mean"
+# The median of the other candidates is the default pick: with a few backtest windows,
+# estimated weights or a single "winner" are mostly noise (the forecast-combination puzzle),
+# and with four members the median (the mean of the middle two) also shrugs off the one
+# member that fails on a series. Another model replaces it only when its backtest MASE is
+# clearly lower.
+DEFAULT_PICK = "ensemble_median"
 SWITCH_MARGIN = 0.10
 FALLBACK_MODEL = "window_average"
 

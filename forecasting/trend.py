@@ -6,6 +6,11 @@ the HERMES fashion-forecasting benchmark (Papadopoulos et al., 2022), so directi
 is measured the way that paper measures it. Probabilities come from the model's own
 backtest: its scaled errors on the horizon total, pooled across series, are added to each
 forecast total, and the share of outcomes past each threshold is the probability.
+
+The pooled errors are symmetrised (each is used with both signs). Their spread carries over
+from series to series, their sign does not: a model that trails rising series and declining
+ones has positive errors on the first and negative on the second, and adding the rising
+series' errors to a declining forecast would call it rising. The forecast is the centre.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ def scores(history: pd.DataFrame, forecasts: pd.DataFrame, season_length: int, f
     base = totals["base_total"].where(totals["base_total"] > 0)
     growth = totals["forecast_total"] / base - 1
     errors = total_errors[np.isfinite(total_errors)] if len(total_errors) else np.zeros(1)
+    errors = np.concatenate([errors, -errors])
     spread = (scales.reindex(totals.index).fillna(0.0) * totals["steps"]).to_numpy()
     outcomes = totals["forecast_total"].to_numpy()[:, None] + spread[:, None] * errors[None, :]
     outcome_growth = outcomes / base.to_numpy()[:, None] - 1

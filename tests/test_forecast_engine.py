@@ -10,7 +10,7 @@ from forecast_fixtures import seasonal_panel
 
 from forecasting import metrics, trend
 from forecasting.backtest import holdout_truth, split
-from forecasting.engine import ENSEMBLES, ForecastConfig, forecast
+from forecasting.engine import DEFAULT_PICK, ENSEMBLES, BacktestResult, ForecastConfig, forecast
 from forecasting.models import StatsModel
 from pipeline.series import attribute_shares
 from pipeline.sources import streetstyle
@@ -61,18 +61,36 @@ def test_default_beats_seasonal_naive_on_real_held_out_apparel_data(aus_holdout)
     assert table.loc[result.chosen, "coverage_95"] >= 0.8
 
 
+@pytest.mark.parametrize(("rival_errors", "expected"), [
+    ((0.5, 0.5), "global_gbm"),       # clearly and consistently better: it replaces the pick
+    ((0.1, 1.2), DEFAULT_PICK),       # better overall thanks to one lucky window: no
+    ((0.95, 0.95), DEFAULT_PICK),     # better in every window, but within the margin: no
+])
+def test_the_default_pick_gives_way_only_to_a_clear_and_consistent_winner(rival_errors,
+                                                                          expected):
+    cutoffs = pd.to_datetime(["2020-01-01", "2020-02-01"])
+    rows = pd.DataFrame([
+        {"unique_id": "a", "cutoff": cutoff, "model": model, "y": 1.0, "scale": 1.0,
+         "yhat": 1.0 + error}
+        for cutoff, rival in zip(cutoffs, rival_errors, strict=True)
+        for model, error in ((DEFAULT_PICK, 1.0), ("global_gbm", rival))])
+    chosen = BacktestResult(rows, metrics.table(rows), weights={}, skipped=[]).best()
+    assert chosen == expected
+
+
 def test_all_models_adds_every_models_rows():
     df = seasonal_panel(n_series=3, periods=60)
     result = forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2),
                       all_models=True)
     models = set(result.forecasts["model"])
-    assert {"seasonal_naive", "auto_theta", "global_gbm", "harmonic", *ENSEMBLES} <= models
+    assert {"seasonal_naive", "auto_theta", "seasonal_ets", "global_gbm", "harmonic",
+            *ENSEMBLES} <= models
     assert result.chosen in models
     assert not result.forecasts.duplicated(["unique_id", "ds", "model"]).any()
     # The specialist is a candidate of its own but no member of the ensembles.
     wide = result.forecasts.pivot_table(index=["unique_id", "ds"], columns="model",
                                         values="yhat")
-    generalists = wide[["seasonal_naive", "auto_theta", "global_gbm"]]
+    generalists = wide[["seasonal_naive", "auto_theta", "seasonal_ets", "global_gbm"]]
     np.testing.assert_allclose(wide["ensemble_mean"], generalists.mean(axis=1))
     np.testing.assert_allclose(wide["ensemble_median"], generalists.median(axis=1))
     assert set(result.backtest.weights) == set(generalists.columns)
@@ -115,6 +133,21 @@ def test_trend_labels_follow_planted_growth():
     for uid, row in trends.iterrows():
         low = levels[uid] <= levels.quantile(0.25)
         assert row["emerging"] == (row["label"] == "rising" and low)
+
+
+def test_a_declining_forecast_is_not_called_rising_by_errors_pooled_from_rising_series():
+    """Backtest errors that all say "the actual came out higher" (the model trailed rising
+    series) widen the uncertainty of a declining series' total but do not flip its call."""
+    months = pd.date_range("2020-01-01", periods=24, freq="MS")
+    history = pd.DataFrame({"unique_id": "a", "ds": months[:12], "y": 10.0})
+    forecasts = pd.DataFrame({"unique_id": "a", "ds": months[12:], "yhat": 8.0})  # -20%
+    # Three in four windows: the actual total came out 3 scales x steps (36) higher.
+    biased = np.r_[np.full(30, 3.0), np.zeros(10)]
+    scores = trend.scores(history, forecasts, 12, "MS", biased, pd.Series({"a": 1.0}))
+    row = scores.set_index("unique_id").loc["a"]
+    assert row["growth"] == pytest.approx(-0.2)
+    assert row["label"] == "declining"
+    assert row["p_declining"] == pytest.approx(0.625) and row["p_rising"] == pytest.approx(0.375)
 
 
 def test_labels_and_hermes_direction_accuracy():

@@ -19,7 +19,8 @@ CONTRACT = ["unique_id", "ds", "model", "yhat"]
 
 @pytest.mark.parametrize("model", [
     StatsModel("seasonal_naive", 12), StatsModel("auto_theta", 12), StatsModel("auto_ets", 12),
-    GlobalGBM(12, max_iter=20), WindowAverage(12), LastValue(12), HarmonicRegression(12),
+    StatsModel("seasonal_ets", 12), GlobalGBM(12, max_iter=20), WindowAverage(12),
+    LastValue(12), HarmonicRegression(12),
     Ensemble([StatsModel("seasonal_naive", 12), WindowAverage(12)]),
 ], ids=lambda m: m.alias)
 def test_every_model_follows_the_contract(model):
@@ -44,6 +45,21 @@ def test_forecast_dates_start_after_each_series_own_end(model):
     dates = out.groupby("unique_id")["ds"].agg(["min", "max"])
     assert dates.loc["s1"].tolist() == [pd.Timestamp("2018-11-01"), pd.Timestamp("2019-01-01")]
     assert dates.loc["s0"].tolist() == [pd.Timestamp("2019-01-01"), pd.Timestamp("2019-03-01")]
+
+
+def test_seasonal_ets_gives_each_series_the_form_its_data_allow():
+    """ETS(M,N,M) needs positive values and two seasons; a series without gets the nearest
+    form instead of failing the whole panel."""
+    df = seasonal_panel(n_series=3, periods=48)
+    df.loc[df.index[(df["unique_id"] == "s1")][10], "y"] = 0.0        # a zero: additive
+    df = df[(df["unique_id"] != "s2") | (df["ds"] >= "2017-06-01")]    # 19 months: no season
+    model = StatsModel("seasonal_ets", 12).fit(df)
+    assert model.learned() == {"specs": {"ETS(M,N,M)": 1, "ETS(A,N,A)": 1, "ETS(A,N,N)": 1}}
+    out = model.predict(6, level=[80])
+    assert sorted(out["unique_id"].unique()) == ["s0", "s1", "s2"] and len(out) == 18
+    assert out["yhat"].notna().all() and (out["yhat_lo_80"] < out["yhat_hi_80"]).all()
+    season = out[out["unique_id"] == "s0"]["yhat"]
+    assert season.max() / season.min() > 1.3, "the positive series keeps its seasonal swing"
 
 
 def test_models_without_intervals_say_so_and_conformal_adds_them():
