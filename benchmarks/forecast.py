@@ -102,8 +102,9 @@ ACCURACY = ["mase", "smape", "mase vs best peer", "seconds", "time vs AutoETS",
 
 
 APPAREL = ("aus_retail_apparel", "us_clothing_store_sales")
-# Origins 36..120 months back hold out the 12 months after the cutoff, 24..108 months back:
-# none overlaps the held-out months of the two evaluation origins (the last 24 months).
+# Offsets 24..108: cutoffs 36 to 120 months before the end of the data. Each holds out the
+# 12 months after its cutoff, none of them among the last 24, which the two evaluation
+# origins of the real section hold out.
 DEVELOPMENT_OFFSETS = tuple(range(24, 120, 12))
 
 
