@@ -108,7 +108,7 @@ class StatsModel(Forecaster):
         self.kind, self.alias, self.n_jobs = kind, kind, n_jobs
         self.max_history = max_history
 
-    def _model(self, ets_form: str = "MNM"):
+    def _model(self, ets_form: str | None):
         from statsforecast import models
 
         m = self.season_length
@@ -126,12 +126,12 @@ class StatsModel(Forecaster):
         df = df[["unique_id", "ds", "y"]]
         if self.max_history:
             df = df.sort_values(["unique_id", "ds"]).groupby("unique_id").tail(self.max_history)
-        groups = self._ets_forms(df) if self.kind == "seasonal_ets" else {"": df}
+        groups = self._ets_forms(df) if self.kind == "seasonal_ets" else {None: df}
         self.fits_ = [StatsForecast(models=[self._model(form)], freq=self.freq_,
                                     n_jobs=self.n_jobs).fit(part)
                       for form, part in groups.items()]
 
-    def _ets_forms(self, df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    def _ets_forms(self, df: pd.DataFrame) -> dict[str | None, pd.DataFrame]:
         """The series for each ETS form (see the class docstring), only forms that are used."""
         per_series = df.groupby("unique_id")["y"].agg(["min", "size"])
         form = np.where(per_series["size"] < 2 * self.season_length, "ANN",
