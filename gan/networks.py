@@ -124,7 +124,9 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cond = torch.cat([z, self.embed(labels)], dim=1)
-        x = self.project(cond).view(len(z), -1, self.start, self.start)
+        # z.shape[0], not len(z): len() is a plain int to torch.export, which would freeze the
+        # logged model's batch size to the example's.
+        x = self.project(cond).view(z.shape[0], -1, self.start, self.start)
         # The projection comes out NCHW; match the convolutions' layout (channels_last
         # after ``.to(memory_format=...)``), or every layer converts back and forth.
         if self.to_image.weight.is_contiguous(memory_format=torch.channels_last):

@@ -148,6 +148,7 @@ def test_cli_train_registers_aliases_then_samples(home, tmp_path, fmnist):
     # MLflow 3 keeps the logged model as its own entity, linked to the run and the registry.
     assert client.get_model_version("stylecast-gan", "1").run_id == run.info.run_id
     assert client.get_model_version_by_alias("stylecast-encoder", "fashion-mnist")
+    check_served_through_pyfunc()
 
     # A second, worse-or-better model: candidate always moves; champion only if FD improves.
     second = run_cli(["gan", "train", "--preset", "baby", "--run-name", "second",
@@ -158,6 +159,24 @@ def test_cli_train_registers_aliases_then_samples(home, tmp_path, fmnist):
     assert candidate == "2"
     assert champion == ("2" if two["fd"] < one["fd"] else "1")
     assert two["champion"] == (champion == "2")
+
+
+def check_served_through_pyfunc() -> None:
+    """What serving (``mlflow models serve``) loads: MLflow's generic python_function flavor,
+    for any batch size, not only the logged example's."""
+    import mlflow.pyfunc
+    import numpy as np
+
+    generator = mlflow.pyfunc.load_model("models:/stylecast-gan@champion")
+    vocabulary = generator.metadata.metadata["vocabulary"]
+    dress = vocabulary["category"].index("Dress")
+    z = np.random.default_rng(0).normal(size=(5, generator.metadata.metadata["z_dim"]))
+    designs = generator.predict(np.hstack([z, np.full((5, 1), dress)]).astype(np.float32))
+    assert designs.shape == (5, 1, 28, 28)
+    assert -1 <= designs.min() < designs.max() <= 1
+    encoder = mlflow.pyfunc.load_model("models:/stylecast-encoder@fashion-mnist")
+    vectors = encoder.predict(designs[:1])
+    assert vectors.ndim == 2 and len(vectors) == 1 and np.isfinite(vectors).all()
 
 
 def test_promotion_rule(tmp_path, monkeypatch):
