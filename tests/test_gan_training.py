@@ -148,7 +148,8 @@ def test_cli_train_registers_aliases_then_samples(home, tmp_path, fmnist):
     # MLflow 3 keeps the logged model as its own entity, linked to the run and the registry.
     assert client.get_model_version("stylecast-gan", "1").run_id == run.info.run_id
     assert client.get_model_version_by_alias("stylecast-encoder", "fashion-mnist")
-    check_served_through_pyfunc()
+    z_dim = check_served_through_pyfunc()
+    check_served_over_rest(home, tmp_path, z_dim)
 
     # A second, worse-or-better model: candidate always moves; champion only if FD improves.
     second = run_cli(["gan", "train", "--preset", "baby", "--run-name", "second",
@@ -161,7 +162,7 @@ def test_cli_train_registers_aliases_then_samples(home, tmp_path, fmnist):
     assert two["champion"] == (champion == "2")
 
 
-def check_served_through_pyfunc() -> None:
+def check_served_through_pyfunc() -> int:
     """What serving (``mlflow models serve``) loads: MLflow's generic python_function flavor,
     for any batch size, not only the logged example's."""
     import mlflow.pyfunc
@@ -177,6 +178,36 @@ def check_served_through_pyfunc() -> None:
     encoder = mlflow.pyfunc.load_model("models:/stylecast-encoder@fashion-mnist")
     vectors = encoder.predict(designs[:1])
     assert vectors.ndim == 2 and len(vectors) == 1 and np.isfinite(vectors).all()
+    return generator.metadata.metadata["z_dim"]
+
+
+def check_served_over_rest(home, tmp_path, z_dim: int) -> None:
+    """``mlflow models serve`` of the champion answers a batch of conditions with images."""
+    import sys
+    import urllib.request
+
+    from conftest import free_port, inherited_env
+    from services import Service, wait_http
+
+    port = free_port()
+    bin_dir = os.path.dirname(sys.executable)   # uvicorn lives beside this interpreter
+    server = Service("serve", [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m",
+        "models:/stylecast-gan@champion", "--env-manager", "local", "-h", "127.0.0.1",
+        "-p", str(port)], {**inherited_env(), "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                           "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"},
+        tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", server, timeout=120)
+        rows = [[0.1] * z_dim + [4.0], [-0.3] * z_dim + [0.0], [0.0] * z_dim + [10.0]]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", json.dumps({"inputs": rows}).encode(),
+            {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            images = json.load(response)["predictions"]
+        assert len(images) == 3 and len(images[0]) == 1 and len(images[0][0]) == 28
+    finally:
+        server.stop()
 
 
 def test_promotion_rule(tmp_path, monkeypatch):
