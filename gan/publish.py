@@ -61,15 +61,15 @@ def _log_pytorch(module: nn.Module, name: str, example: torch.Tensor, files: lis
     module.eval()
     with torch.no_grad():
         output = module(example).numpy()
-    signature = infer_signature(example.numpy(), output)
+    inputs = example.numpy()
+    signature = infer_signature(inputs, output)
     # MLflow 3 saves PyTorch models as a torch.export graph ("pt2"), traced from the example.
-    # Requirements are declared, not inferred: inference re-imports the model in a
-    # subprocess (about 10 s a model on 2 cores) and picks up whatever else is imported,
-    # e.g. redis or cryptography from the Airflow worker, which serving does not need.
+    # A NumPy example (a tensor would not) also gives it the python_function flavor that
+    # pyfunc and `mlflow models serve` load. Requirements are declared, not inferred:
+    # inference re-imports the model in a subprocess (~10 s a model on 2 cores) and picks up
+    # whatever else is imported (redis, cryptography on an Airflow worker).
     info = mlflow.pytorch.log_model(module, name=name, signature=signature,
-                                    # A NumPy example (not a tensor) also gives the model
-                                    # MLflow's python_function flavor: pyfunc and serving.
-                                    input_example=example.numpy(),
+                                    input_example=inputs,
                                     extra_files=[str(f) for f in files],
                                     pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
                                     registered_model_name=registered, metadata=metadata)
