@@ -72,12 +72,11 @@ def _columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
                                  f"(found: {', '.join(map(str, raw.columns)) or 'none'})")
     if raw.empty:
         raise UnusableInputError(f"{source}: no rows")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": we check below
-        ds = pd.to_datetime(raw["ds"], errors="coerce", utc=True).dt.tz_localize(None)
+    ids = raw["unique_id"]
+    no_id = ids.isna() | (ids.astype(str).str.strip() == "")
     df = pd.DataFrame({
-        "unique_id": raw["unique_id"].astype(str),
-        "ds": ds,
+        "unique_id": ids.astype(str).where(~no_id),   # missing: left out, with a problem row
+        "ds": _dates(raw["ds"], source),
         "y": pd.to_numeric(raw["y"], errors="coerce").astype(float),
     })
     if df["ds"].isna().all():
@@ -85,7 +84,45 @@ def _columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return df
 
 
+def _dates(values: pd.Series, source: str) -> pd.Series:
+    """Parse ``ds``, refusing what would otherwise be misread silently.
+
+    Numbers would become nanoseconds since 1970, and text such as 01/02/2018 reads as
+    2 January month-first and 1 February day-first: either misreading looks like an
+    irregular calendar, and the error would point at the wrong cause.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.to_datetime(values, utc=True).dt.tz_localize(None)
+    if pd.api.types.is_numeric_dtype(values):
+        raise UnusableInputError(f"{source}: column ds holds numbers (e.g. {values.iloc[0]}), "
+                                 "not dates; write dates such as 2024-01-01")
+
+    def parse(**how) -> pd.Series:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            return pd.to_datetime(values, errors="coerce", utc=True, **how).dt.tz_localize(None)
+
+    iso = parse(format="ISO8601")
+    if iso.notna().sum() * 2 > values.notna().sum():   # an ISO column; the rest are bad dates
+        return iso
+    month_first, day_first = parse(), parse(dayfirst=True)
+    # A 13th day settles the order for the whole column: one reading fails on it.
+    if month_first.isna().sum() != day_first.isna().sum():
+        return min(month_first, day_first, key=lambda dates: dates.isna().sum())
+    ambiguous = month_first.notna() & day_first.notna() & (month_first != day_first)
+    if ambiguous.any():
+        raise UnusableInputError(
+            f"{source}: ds values such as {values[ambiguous].iloc[0]!r} read differently "
+            "day-first and month-first; write dates as YYYY-MM-DD")
+    return month_first
+
+
 def _drop_bad_values(df: pd.DataFrame, shares: bool, problems: _Problems) -> pd.DataFrame:
+    no_id = df["unique_id"].isna()
+    if no_id.any():
+        problems.add([""], "missing_id", "rejected",
+                     f"{no_id.sum()} row(s) have no unique_id and were left out")
+        df = df[~no_id]
     bad_date = df.loc[df["ds"].isna(), "unique_id"].unique()
     problems.add(bad_date, "bad_date", "rejected", "series {uid}: a ds value is not a date")
     non_finite = df.loc[~np.isfinite(df["y"]), "unique_id"].unique()

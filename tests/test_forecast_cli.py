@@ -107,6 +107,8 @@ def test_backtest_prints_and_writes_a_metrics_table(home):
     ("a,b\n1,2\n", "missing column(s) unique_id, ds, y"),
     ("unique_id,ds,y\nx,2020-01-07,1\nx,2020-03-02,2\nx,2020-03-30,3\nx,2020-09-11,4\n",
      "cannot infer a regular frequency"),
+    ("unique_id,ds,y\nx,01/01/2018,1\nx,01/02/2018,2\nx,01/03/2018,3\n",
+     "write dates as YYYY-MM-DD"),
 ])
 def test_unusable_files_exit_2_with_one_line(tmp_path, home, content, message):
     path = tmp_path / "bad.csv"

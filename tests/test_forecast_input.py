@@ -94,6 +94,11 @@ def test_irregular_dates_reject_the_series_and_unknown_frequency_is_unusable():
     (pd.DataFrame({"id": [1], "ds": ["2020-01-01"], "y": [1]}), "missing column"),
     (pd.DataFrame({"unique_id": [], "ds": [], "y": []}), "no rows"),
     (pd.DataFrame({"unique_id": ["a"] * 3, "ds": ["x", "y", "z"], "y": [1, 2, 3]}), "no dates"),
+    # Misread silently, these would look like irregular calendars.
+    (pd.DataFrame({"unique_id": ["a"] * 3, "ds": [0, 1, 2], "y": [1, 2, 3]}),
+     "holds numbers"),
+    (pd.DataFrame({"unique_id": ["a"] * 3, "ds": ["01/01/2018", "01/02/2018", "01/03/2018"],
+                   "y": [1, 2, 3]}), "'01/02/2018' read differently day-first and month-first"),
 ])
 def test_input_unusable_as_a_whole(frame, message):
     with pytest.raises(UnusableInputError, match=message):
@@ -110,3 +115,24 @@ def test_engine_forecasts_the_good_series_and_names_the_bad_ones():
         "window_average"}
     assert dict(zip(result.problems["unique_id"], result.problems["reason"], strict=True)) == {
         "short": "short_series", "broken": "non_finite"}
+
+
+def test_day_first_dates_are_read_day_first_when_a_13th_day_settles_it():
+    dates = pd.date_range("2024-01-01", periods=90, freq="D")
+    df = pd.DataFrame({"unique_id": "daily", "ds": dates.strftime("%d/%m/%Y"),
+                       "y": np.arange(90.0) % 7})
+    prepared = data.prepare(df, 7)
+    assert prepared.problems.empty and prepared.freq == "D"
+    assert prepared.series["ds"].tolist() == dates.tolist()
+
+
+def test_rows_without_a_series_id_are_named_and_left_out():
+    df = good(2)
+    df["unique_id"] = df["unique_id"].astype(object)
+    df.loc[df.index[-3:], "unique_id"] = None     # the last three rows of s1
+    df.loc[df.index[-4], "unique_id"] = " "
+    prepared = data.prepare(df, 12)
+    assert problems_by_series(prepared) == {"": ("missing_id", "rejected")}
+    assert "4 row(s) have no unique_id" in prepared.problems["message"].item()
+    assert set(prepared.series["unique_id"]) == {"s0", "s1"}, "no series named 'None' or 'nan'"
+    assert len(prepared.series) == 2 * 48 - 4
