@@ -47,4 +47,23 @@ def to_utc(values: pd.Series) -> pd.Series:
     return parsed.astype("datetime64[us, UTC]") if not parsed.empty else parsed
 
 
-__all__ = ["iso_week", "iso_weeks", "parse_week", "to_utc", "week_starts"]
+# d/m/y or m/d/y with numbers only: the order is a guess unless one part exceeds 12.
+_NUMERIC_DATE = r"^\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
+
+
+def day_month_ambiguous(values: pd.Series) -> pd.Series:
+    """True where a value is a different date read month-first and day-first (01/02/2025);
+    13/02/2025 or 2025-02-01 are not."""
+    ambiguous = pd.Series(False, index=values.index)
+    numeric = values.astype("string").str.match(_NUMERIC_DATE, na=False)
+    if numeric.any():
+        subset = values[numeric]
+        month_first = pd.to_datetime(subset, errors="coerce", utc=True, format="mixed")
+        day_first = pd.to_datetime(subset, errors="coerce", utc=True, format="mixed",
+                                   dayfirst=True)
+        ambiguous[numeric] = month_first.notna() & (month_first != day_first)
+    return ambiguous
+
+
+__all__ = ["day_month_ambiguous", "iso_week", "iso_weeks", "parse_week", "to_utc",
+           "week_starts"]

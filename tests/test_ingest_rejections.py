@@ -79,6 +79,10 @@ def bad_date(b):
     b.add("bad", b.image("bad.png", png_bytes(colour=(1, 2, 3))), observed_at="next tuesday")
 
 
+def ambiguous_date(b):
+    b.add("bad", b.image("bad.png", png_bytes(colour=(1, 2, 3))), observed_at="01/02/2025")
+
+
 def missing_item_id(b):
     b.add("", b.image("bad.png", png_bytes(colour=(1, 2, 3))))
 
@@ -101,6 +105,7 @@ CASES = [
     (escape_symlink, "path_escapes_root"),
     (missing_date, "missing_date"),
     (bad_date, "bad_date"),
+    (ambiguous_date, "ambiguous_date"),
     (missing_item_id, "missing_item_id"),
     (item_id_conflict, "item_id_conflict"),
 ]

@@ -5,7 +5,14 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.weeks import iso_week, iso_weeks, parse_week, to_utc, week_starts
+from pipeline.weeks import (
+    day_month_ambiguous,
+    iso_week,
+    iso_weeks,
+    parse_week,
+    to_utc,
+    week_starts,
+)
 
 
 def test_iso_week_round_trip_across_a_year_boundary():
@@ -31,3 +38,10 @@ def test_to_utc_parses_mixed_formats_and_marks_garbage():
     parsed = to_utc(pd.Series(["2025-04-02", "2025-04-02T10:00:00+02:00", "soon"]))
     assert parsed.iloc[1] == pd.Timestamp("2025-04-02T08:00:00Z")
     assert pd.isna(parsed.iloc[2])
+
+
+def test_only_dates_whose_day_and_month_could_swap_are_ambiguous():
+    values = pd.Series(["01/02/2025", "13/02/2025", "02/13/2025", "01/01/2025",
+                        "2025-01-02", "01.02.2025 10:00", "soon", None])
+    assert day_month_ambiguous(values).tolist() == [True, False, False, False,
+                                                   False, True, False, False]

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 from pipeline.sources.manifest import attribute_columns
-from pipeline.weeks import iso_weeks, to_utc
+from pipeline.weeks import day_month_ambiguous, iso_weeks, to_utc
 
 
 def prepare(manifest: pd.DataFrame, default_source: str, first_row: int = 0) -> pd.DataFrame:
@@ -40,6 +40,12 @@ def prepare(manifest: pd.DataFrame, default_source: str, first_row: int = 0) -> 
         "observed_at " + observed_raw[bad].map(repr) + " is not a date/time"
     )
     frame.loc[bad & (frame["reason"] == ""), "reason"] = "bad_date"
+    # Parsed one way, such a row would land silently in the wrong week.
+    ambiguous = day_month_ambiguous(observed_raw).to_numpy()
+    frame.loc[ambiguous & (frame["reason"] == ""), "message"] = (
+        "observed_at " + observed_raw[ambiguous].map(repr)
+        + " is a different date day-first and month-first; write YYYY-MM-DD")
+    frame.loc[ambiguous & (frame["reason"] == ""), "reason"] = "ambiguous_date"
     return frame
 
 
