@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.models import Forecaster
+from pipeline.errors import UnusableInputError
 
 
 @dataclass
@@ -76,7 +77,9 @@ def cross_validation(models: Sequence[Forecaster], df: pd.DataFrame, h: int, win
             parts.append(truth.merge(predicted[["unique_id", "ds", "model", "yhat"]],
                                      on=["unique_id", "ds"], how="inner"))
     if not parts:
-        raise ValueError("backtest: no window has series long enough; use fewer windows")
+        raise UnusableInputError(
+            f"no series is long enough for one backtest window: a horizon of {h} needs more "
+            f"than {h + min_train} values; use a shorter horizon")
     result.forecasts = pd.concat(parts, ignore_index=True)
     return result
 

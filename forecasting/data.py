@@ -167,6 +167,8 @@ def _regular_dates(df: pd.DataFrame, freq: str, gaps: str, problems: _Problems) 
     problems.add(off_calendar, "irregular_dates", "rejected",
                  "series {uid}: dates do not fall on the " + freq + " calendar")
     df = df[~df["unique_id"].isin(off_calendar)]
+    if df.empty:
+        return df
     period = frequency.period_index(df["ds"], freq)
     step = np.diff(period)
     new_series = np.r_[True, df["unique_id"].to_numpy()[1:] != df["unique_id"].to_numpy()[:-1]]

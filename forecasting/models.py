@@ -92,7 +92,8 @@ class StatsModel(Forecaster):
     retail demand, at a fraction of AutoETS's cost. A series it cannot fit gets the nearest
     form that it can: ETS(A,N,A) when a value is zero or negative (multiplicative forms
     need positive data), simple exponential smoothing ETS(A,N,N) when it has fewer than two
-    seasons (too few values to estimate a seasonal state per period).
+    seasons (too few values to estimate a seasonal state per period) or there is no season
+    (season length 1).
     """
 
     KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "seasonal_ets")
@@ -134,8 +135,8 @@ class StatsModel(Forecaster):
     def _ets_forms(self, df: pd.DataFrame) -> dict[str | None, pd.DataFrame]:
         """The series for each ETS form (see the class docstring), only forms that are used."""
         per_series = df.groupby("unique_id")["y"].agg(["min", "size"])
-        form = np.where(per_series["size"] < 2 * self.season_length, "ANN",
-                        np.where(per_series["min"] > 0, "MNM", "ANA"))
+        no_season = (per_series["size"] < 2 * self.season_length) | (self.season_length < 2)
+        form = np.where(no_season, "ANN", np.where(per_series["min"] > 0, "MNM", "ANA"))
         by_series = pd.Series(form, index=per_series.index)
         return {f: df[df["unique_id"].map(by_series) == f] for f in np.unique(form)}
 

@@ -136,3 +136,22 @@ def test_rows_without_a_series_id_are_named_and_left_out():
     assert "4 row(s) have no unique_id" in prepared.problems["message"].item()
     assert set(prepared.series["unique_id"]) == {"s0", "s1"}, "no series named 'None' or 'nan'"
     assert len(prepared.series) == 2 * 48 - 4
+
+
+def test_a_frequency_that_fits_no_series_is_one_clear_error():
+    with pytest.raises(UnusableInputError, match="no series left on a regular W-MON calendar"):
+        data.prepare(good(), 12, freq="W-MON")
+
+
+def test_a_horizon_too_long_to_backtest_is_one_clear_error():
+    with pytest.raises(UnusableInputError, match="use a shorter horizon"):
+        forecast(good(2, periods=24), ForecastConfig(horizon=12, season_length=12))
+
+
+def test_season_length_one_means_no_season_and_every_model_copes():
+    result = forecast(good(2, periods=40), ForecastConfig(horizon=4, season_length=1,
+                                                          windows=2), all_models=True)
+    assert result.problems.empty
+    counts = result.forecasts.groupby("model")["unique_id"].nunique()
+    assert (counts == 2).all() and len(counts) >= 8, counts
+    assert result.models["seasonal_ets"] == {"specs": {"ETS(A,N,N)": 2}}
