@@ -71,7 +71,11 @@ def cross_validation(models: Sequence[Forecaster], df: pd.DataFrame, h: int, win
         for template in models:
             model = copy.deepcopy(template)
             start = time.perf_counter()
-            predicted = model.fit(train).predict(h)
+            try:
+                predicted = model.fit(train).predict(h)
+            except ValueError as err:   # a model this panel does not suit; the others go on
+                result.skipped.append(f"window {window + 1}: {model.alias} left out: {err}")
+                continue
             result.seconds[model.alias] = (result.seconds.get(model.alias, 0.0)
                                            + time.perf_counter() - start)
             parts.append(truth.merge(predicted[["unique_id", "ds", "model", "yhat"]],

@@ -120,7 +120,7 @@ def backtest(series: pd.DataFrame, freq: str, config: ForecastConfig,
     cv = cross_validation([build_model(m, config, freq) for m in models], series,
                           config.horizon, config.windows)
     rows = cv.forecasts
-    members = [m for m in config.ensemble_members if m in models]
+    members = [m for m in config.ensemble_members if m in set(rows["model"])]
     member_rows = rows[rows["model"].isin(members)]
     weights = _inverse_mase_weights(member_rows)
     if len(members) > 1:
@@ -197,7 +197,7 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     if not series.empty:
         bt = backtest(series, freq, config)
         chosen = bt.best()
-        fitted = _fit_members(series, freq, config, chosen, all_models)
+        fitted = _fit_members(series, freq, config, chosen, all_models, set(bt.rows["model"]))
         predicted = intervals.with_steps(pd.concat([m.predict(config.horizon) for m in fitted]))
         if chosen in ENSEMBLES or all_models:
             member_rows = predicted[predicted["model"].isin(bt.weights)]
@@ -223,10 +223,11 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
 
 
 def _fit_members(series: pd.DataFrame, freq: str, config: ForecastConfig, chosen: str,
-                 all_models: bool) -> list[Forecaster]:
+                 all_models: bool, backtested: set[str]) -> list[Forecaster]:
+    """Fit what the forecast needs, among the models that survived the backtest."""
     needed = (config.candidates if all_models else
               config.ensemble_members if chosen in ENSEMBLES else (chosen,))
-    return [build_model(m, config, freq).fit(series) for m in needed]
+    return [build_model(m, config, freq).fit(series) for m in needed if m in backtested]
 
 
 def _ensembles(members: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:

@@ -92,6 +92,7 @@ def forecast_file(series_uri: str, out_uri: str, config: engine.ForecastConfig,
             "chosen_model": result.chosen, "models": result.models,
             "rows": len(result.forecasts), "out": out_uri,
             "problems": result.problems.to_dict("records"),
+            "skipped": result.backtest.skipped if result.backtest else [],
             "labels": result.trends["label"].value_counts().to_dict(),
             "emerging": result.trends.loc[result.trends["emerging"], "unique_id"].tolist()}
         if run is not None:

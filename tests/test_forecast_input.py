@@ -155,3 +155,15 @@ def test_season_length_one_means_no_season_and_every_model_copes():
     counts = result.forecasts.groupby("model")["unique_id"].nunique()
     assert (counts == 2).all() and len(counts) >= 8, counts
     assert result.models["seasonal_ets"] == {"specs": {"ETS(A,N,N)": 2}}
+
+
+def test_a_model_that_cannot_fit_the_panel_is_left_out_not_fatal():
+    # The global model learns ratios to a positive level: an all-negative panel gives it
+    # nothing to learn from. The others forecast, and the summary says why it is missing.
+    df = good(3, periods=60).assign(y=lambda d: -d["y"])
+    result = forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2),
+                      all_models=True)
+    assert "global_gbm" not in set(result.forecasts["model"])
+    assert {"seasonal_naive", "seasonal_ets", "ensemble_median"} <= set(result.forecasts["model"])
+    assert any("global_gbm left out" in note for note in result.backtest.skipped)
+    assert (result.forecasts.groupby("model")["unique_id"].nunique() == 3).all()
