@@ -94,6 +94,7 @@ def test_irregular_dates_reject_the_series_and_unknown_frequency_is_unusable():
     (pd.DataFrame({"id": [1], "ds": ["2020-01-01"], "y": [1]}), "missing column"),
     (pd.DataFrame({"unique_id": [], "ds": [], "y": []}), "no rows"),
     (pd.DataFrame({"unique_id": ["a"] * 3, "ds": ["x", "y", "z"], "y": [1, 2, 3]}), "no dates"),
+    (pd.DataFrame({"unique_id": ["a"] * 3, "ds": [np.nan] * 3, "y": [1, 2, 3]}), "no dates"),
     # Misread silently, these would look like irregular calendars.
     (pd.DataFrame({"unique_id": ["a"] * 3, "ds": [0, 1, 2], "y": [1, 2, 3]}),
      "holds numbers"),
