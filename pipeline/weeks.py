@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -54,15 +55,15 @@ _NUMERIC_DATE = r"^\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
 def day_month_ambiguous(values: pd.Series) -> pd.Series:
     """True where a value is a different date read month-first and day-first (01/02/2025);
     13/02/2025 or 2025-02-01 are not."""
-    ambiguous = pd.Series(False, index=values.index)
-    numeric = values.astype("string").str.match(_NUMERIC_DATE, na=False)
+    numeric = values.astype("string").str.match(_NUMERIC_DATE).fillna(False).to_numpy(bool)
+    ambiguous = np.zeros(len(values), dtype=bool)
     if numeric.any():
         subset = values[numeric]
         month_first = pd.to_datetime(subset, errors="coerce", utc=True, format="mixed")
         day_first = pd.to_datetime(subset, errors="coerce", utc=True, format="mixed",
                                    dayfirst=True)
-        ambiguous[numeric] = month_first.notna() & (month_first != day_first)
-    return ambiguous
+        ambiguous[numeric] = (month_first.notna() & (month_first != day_first)).to_numpy(bool)
+    return pd.Series(ambiguous, index=values.index)
 
 
 __all__ = ["day_month_ambiguous", "iso_week", "iso_weeks", "parse_week", "to_utc",
