@@ -120,7 +120,8 @@ def backtest(series: pd.DataFrame, freq: str, config: ForecastConfig,
     cv = cross_validation([build_model(m, config, freq) for m in models], series,
                           config.horizon, config.windows)
     rows = cv.forecasts
-    members = [m for m in config.ensemble_members if m in set(rows["model"])]
+    backtested = set(rows["model"])   # a candidate the panel does not suit has no rows
+    members = [m for m in config.ensemble_members if m in backtested]
     member_rows = rows[rows["model"].isin(members)]
     weights = _inverse_mase_weights(member_rows)
     if len(members) > 1:
@@ -197,7 +198,7 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     if not series.empty:
         bt = backtest(series, freq, config)
         chosen = bt.best()
-        fitted = _fit_members(series, freq, config, chosen, all_models, set(bt.rows["model"]))
+        fitted = _fit_members(series, freq, config, chosen, all_models, set(bt.table["model"]))
         predicted = intervals.with_steps(pd.concat([m.predict(config.horizon) for m in fitted]))
         if chosen in ENSEMBLES or all_models:
             member_rows = predicted[predicted["model"].isin(bt.weights)]
