@@ -47,7 +47,28 @@ def infer(dates: pd.Series) -> str | None:
     """The frequency of one series' sorted dates, or None when it has no regular clock."""
     if len(dates) < 3:
         return None
-    return pd.infer_freq(pd.DatetimeIndex(dates))
+    dates = pd.DatetimeIndex(dates)
+    return pd.infer_freq(dates) or _calendar_with_gaps(dates)
+
+
+def _calendar_with_gaps(dates: pd.DatetimeIndex) -> str | None:
+    """The finest calendar every date sits on, stepping mostly one period at a time.
+
+    pandas' ``infer_freq`` needs every period present, so one missing month would leave a
+    monthly series without a clock, and ``--gaps`` could never fill it.
+    """
+    first = dates[0]
+    month = first.strftime("%b").upper()
+    candidates = ("D", f"W-{first.strftime('%a').upper()}", "MS", "ME",
+                  f"QS-{month}", f"QE-{month}", f"YS-{month}", f"YE-{month}")
+    for freq in candidates:
+        offset = _offset(freq)
+        if not ((dates == dates.normalize()) & (dates == dates + offset - offset)).all():
+            continue
+        steps = np.diff(period_index(dates, freq))
+        if (steps > 0).all() and np.median(steps) == 1:
+            return offset.freqstr
+    return None
 
 
 def period_index(dates: pd.Series | pd.DatetimeIndex, freq: str) -> np.ndarray:

@@ -54,6 +54,21 @@ def test_gaps_are_rejected_or_filled_by_flag(gaps, action, rows):
             neighbours["y"].mean())
 
 
+@pytest.mark.parametrize("freq", ["MS", "W-WED", "QS-JAN", "D"])
+def test_gaps_in_every_series_still_show_their_calendar(freq):
+    """pandas infers no frequency from a series with a missing period; --gaps must still work."""
+    periods = pd.date_range("2015-01-01", periods=48, freq=freq)
+    df = good(2).assign(ds=np.tile(periods, 2))
+    holes = df["ds"].isin(periods[[5, 30]])
+    filled = data.prepare(df[~holes], 12, gaps="interpolate")
+    assert pd.tseries.frequencies.to_offset(filled.freq).is_on_offset(periods[0])
+    assert len(filled.series) == len(df)
+    assert problems_by_series(filled) == {"s0": ("gaps", "filled"), "s1": ("gaps", "filled")}
+    rejected = r"no series left on a regular \S+ calendar \(2 gaps\)"
+    with pytest.raises(UnusableInputError, match=rejected):
+        data.prepare(df[~holes], 12)
+
+
 def test_short_and_constant_series_fall_back_to_a_simpler_model():
     df = pd.concat([good(1), good(1, periods=15).assign(unique_id="short"),
                     good(1).assign(unique_id="flat", y=0.0)])
