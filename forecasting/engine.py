@@ -105,6 +105,10 @@ class BacktestResult:
         window, so one lucky window cannot flip the choice.
         """
         mase = self.table.set_index("model")["mase"]
+        # Only a model that forecast every series in every window can stand alone: a lower
+        # MASE over fewer series is no comparison, and it would leave series unforecast.
+        rows_per_model = self.rows.groupby("model").size()
+        mase = mase[rows_per_model.reindex(mase.index) == rows_per_model.max()]
         leader = str(mase.idxmin())
         if DEFAULT_PICK not in mase:
             return leader

@@ -211,7 +211,16 @@ class GlobalGBM(Forecaster):
     def _fit(self, df: pd.DataFrame) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        self.matrix_ = SeriesMatrix.from_long(df, self.freq_)
+        matrix = SeriesMatrix.from_long(df, self.freq_)
+        # Every feature and target is a ratio to a positive level, which a series with
+        # negative values does not have: it gets no forecast here (the ensembles combine the
+        # other members for it) instead of a meaningless one.
+        negative = (matrix.values < 0).any(axis=1)
+        if negative.all():
+            raise ValueError("global_gbm: every series has negative values, and it scales "
+                             "each series by a positive level")
+        self.declined_ = [str(uid) for uid in matrix.ids[negative]]
+        self.matrix_ = matrix.rows(np.flatnonzero(~negative))
         m = self.season_length
         n_lags = min(self.n_lags, self.matrix_.values.shape[1])
         self.n_lags_ = n_lags
@@ -234,8 +243,9 @@ class GlobalGBM(Forecaster):
         self.n_train_rows_ = len(target)
 
     def learned(self) -> dict[str, object]:
-        return {"train_rows": self.n_train_rows_, "lags": self.n_lags_,
-                "relative_to": self.relative_to}
+        learned = {"train_rows": self.n_train_rows_, "lags": self.n_lags_,
+                   "relative_to": self.relative_to}
+        return learned | ({"declined": len(self.declined_)} if self.declined_ else {})
 
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
         self._no_native_intervals(level)
@@ -286,7 +296,8 @@ def combine(forecasts: pd.DataFrame, weights: dict[str, float] | None, alias: st
                                  aggfunc="first")
     if weights:
         w = pd.Series(weights).reindex(wide.columns).fillna(0.0)
-        yhat = (wide * w).sum(axis=1) / w.sum()
+        # Over the members that forecast each key: a model may decline some series.
+        yhat = (wide * w).sum(axis=1) / wide.notna().mul(w).sum(axis=1)
     else:
         yhat = wide.median(axis=1)
     out = yhat.rename("yhat").reset_index()

@@ -183,3 +183,26 @@ def test_a_model_that_cannot_fit_the_panel_is_left_out_not_fatal():
     assert {"seasonal_naive", "seasonal_ets", "ensemble_median"} <= set(result.forecasts["model"])
     assert any("global_gbm left out" in note for note in result.backtest.skipped)
     assert (result.forecasts.groupby("model")["unique_id"].nunique() == 3).all()
+
+
+def test_a_series_with_negative_values_is_combined_without_the_global_model():
+    # The global model scales by a positive level: for the one negative series it gives no
+    # forecast (it once gave 0, dragging the ensembles), and the ensembles use the others.
+    df = good(3, periods=60)
+    df.loc[df["unique_id"] == "s2", "y"] *= -1
+    result = forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2),
+                      all_models=True)
+    assert result.models["global_gbm"]["declined"] == 1
+    wide = result.forecasts.pivot_table(index=["unique_id", "ds"], columns="model",
+                                        values="yhat")
+    assert wide.loc["s2", "global_gbm"].isna().all()
+    assert wide.loc[["s0", "s1"], "global_gbm"].notna().all()
+    others = wide.loc["s2", ["seasonal_naive", "auto_theta", "seasonal_ets"]]
+    assert np.allclose(wide.loc["s2", "ensemble_median"], others.median(axis=1))
+    assert np.allclose(wide.loc["s2", "ensemble_mean"], others.mean(axis=1))
+    assert (wide.loc["s2", "ensemble_weighted"] < 0).all()
+    backtest_rows = result.backtest.rows
+    assert "s2" not in set(backtest_rows.loc[backtest_rows["model"] == "global_gbm", "unique_id"])
+    assert result.chosen != "global_gbm"
+    chosen = result.forecasts[result.forecasts["model"] == result.chosen]
+    assert chosen["unique_id"].nunique() == 3
