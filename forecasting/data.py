@@ -42,6 +42,13 @@ class _Problems:
         return pd.DataFrame(self.rows, columns=PROBLEM_COLUMNS)
 
 
+def problem_rows(ids, reason: str, action: str, message: str) -> pd.DataFrame:
+    """Problems found after preparation (e.g. by a model), in the same table."""
+    problems = _Problems()
+    problems.add(ids, reason, action, message)
+    return problems.frame()
+
+
 def prepare(raw: pd.DataFrame, season_length: int, freq: str | None = None,
             gaps: str = "reject", shares: bool = False, source: str = "input") -> PreparedSeries:
     """Validate and clean; ``shares`` demands values in [0, 1] (share-of-items series)."""

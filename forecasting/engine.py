@@ -196,6 +196,7 @@ def forecast(raw: pd.DataFrame, config: ForecastConfig, all_models: bool = False
 def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
                       all_models: bool = False) -> ForecastResult:
     freq, series = prepared.freq, prepared.series
+    fallback_series, problems = prepared.fallback, prepared.problems
     parts, chosen, bt, fitted = [], FALLBACK_MODEL, None, []
     scales = intervals.series_scales(pd.concat([series, prepared.fallback]),
                                      config.season_length)
@@ -211,9 +212,19 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
         keep = predicted if all_models else predicted[predicted["model"] == chosen]
         quantiles = intervals.calibrate(bt.rows, config.levels)
         parts.append(intervals.apply(keep, quantiles, scales, config.levels, config.bounds))
-    if not prepared.fallback.empty:
+        # A model may decline series (the global model those with negative values): they
+        # get the fallback rather than silently no forecast.
+        forecast_ids = set(predicted.loc[predicted["model"] == chosen, "unique_id"])
+        declined = series[~series["unique_id"].isin(forecast_ids)]
+        if not declined.empty:
+            fallback_series = pd.concat([fallback_series, declined], ignore_index=True)
+            problems = pd.concat([problems, data.problem_rows(
+                declined["unique_id"].unique(), "declined", "fallback",
+                f"series {{uid}}: {chosen} gives it no forecast; forecast by "
+                f"{FALLBACK_MODEL}")], ignore_index=True)
+    if not fallback_series.empty:
         fallback = WindowAverage(config.season_length, freq, window=config.season_length)
-        parts.append(_fallback(fallback.fit(prepared.fallback), config, scales, bt))
+        parts.append(_fallback(fallback.fit(fallback_series), config, scales, bt))
         fitted.append(fallback)
     forecasts = pd.concat(parts, ignore_index=True).drop(columns="step")
     forecasts = forecasts[["unique_id", "ds", "model", "yhat", *interval_columns(config.levels)]]
@@ -224,7 +235,7 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     trends = trend.scores(history, default, config.season_length, freq, errors, scales,
                           config.trend)
     return ForecastResult(forecasts.reset_index(drop=True), chosen, bt, trends,
-                          prepared.problems, freq, {m.alias: m.learned() for m in fitted})
+                          problems, freq, {m.alias: m.learned() for m in fitted})
 
 
 def _fit_members(series: pd.DataFrame, freq: str, config: ForecastConfig, chosen: str,

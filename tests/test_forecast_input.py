@@ -206,3 +206,9 @@ def test_a_series_with_negative_values_is_combined_without_the_global_model():
     assert result.chosen != "global_gbm"
     chosen = result.forecasts[result.forecasts["model"] == result.chosen]
     assert chosen["unique_id"].nunique() == 3
+    # Alone, the global model leaves that series to the fallback, named as a problem.
+    alone = forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2,
+                                        candidates=("global_gbm",)))
+    assert problems_by_series(alone) == {"s2": ("declined", "fallback")}
+    assert alone.forecasts.groupby("unique_id")["model"].first().to_dict() == {
+        "s0": "global_gbm", "s1": "global_gbm", "s2": "window_average"}
