@@ -74,12 +74,12 @@ def _calendar_with_gaps(dates: pd.DatetimeIndex) -> str | None:
 def period_index(dates: pd.Series | pd.DatetimeIndex, freq: str) -> np.ndarray:
     """Integer period numbers: consecutive periods differ by one; used for seasons and gaps."""
     dates = pd.DatetimeIndex(dates)
-    family = _family(freq)
+    family, multiple = _family(freq), _offset(freq).n   # 2 for fortnightly "2W-MON"
     if family in _MONTHS_PER_PERIOD:
         months = dates.year.to_numpy() * 12 + dates.month.to_numpy() - 1
-        return months // _MONTHS_PER_PERIOD[family]
+        return months // (_MONTHS_PER_PERIOD[family] * multiple)
     days = dates.to_numpy().astype("datetime64[D]").astype(np.int64)
-    return days // _DAYS_PER_PERIOD[family] if family == "D" else (days + 3) // 7
+    return (days if family == "D" else (days + 3) // 7) // multiple
 
 
 def future_dates(last: pd.Timestamp, h: int, freq: str) -> pd.DatetimeIndex:

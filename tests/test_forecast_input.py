@@ -69,6 +69,19 @@ def test_gaps_in_every_series_still_show_their_calendar(freq):
         data.prepare(df[~holes], 12)
 
 
+@pytest.mark.parametrize("freq, step", [("2W-MON", pd.Timedelta(weeks=2)),
+                                        ("2MS", pd.DateOffset(months=2))])
+def test_multiples_of_a_period_are_a_regular_calendar(freq, step):
+    """Fortnightly data steps one period at a time; it is not weekly data with gaps."""
+    df = good(2, periods=60).assign(ds=np.tile(pd.date_range("2015-01-05", periods=60,
+                                                              freq=freq), 2))
+    result = forecast(df, ForecastConfig(horizon=3, season_length=6, windows=2))
+    assert result.problems.empty and result.freq == freq
+    s0 = result.forecasts[result.forecasts["unique_id"] == "s0"]
+    last = df["ds"].max()
+    assert list(s0["ds"]) == [last + step, last + 2 * step, last + 3 * step]
+
+
 def test_short_and_constant_series_fall_back_to_a_simpler_model():
     df = pd.concat([good(1), good(1, periods=15).assign(unique_id="short"),
                     good(1).assign(unique_id="flat", y=0.0)])
