@@ -41,8 +41,8 @@ def _forecast_config(horizon: int, season_length: int, freq: str | None,
 
 Horizon = Annotated[int, typer.Option("--horizon", "-h", help="Periods to forecast.")]
 SeasonLength = Annotated[int, typer.Option(help="Periods per season (12 monthly, 52 weekly).")]
-Freq = Annotated[str | None, typer.Option(help="Pandas frequency (MS, W-MON, D) (default: "
-                                                "inferred from the dates).")]
+Freq = Annotated[str | None, typer.Option(help="Pandas frequency (MS, W-MON, 2W-MON, D) "
+                                                "(default: inferred from the dates).")]
 Level = Annotated[list[str], typer.Option(help="Interval levels in %: --level 80 95.")]
 Windows = Annotated[int, typer.Option(help="Rolling-origin backtest windows.")]
 Gaps = Annotated[str, typer.Option(help="Missing periods: reject the series, fill with zero, "
