@@ -7,6 +7,7 @@ code and a sentence. Only input that is unusable as a whole raises ``UnusableInp
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -91,6 +92,9 @@ def _columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return df
 
 
+_UTC_OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
 def _dates(values: pd.Series, source: str) -> pd.Series:
     """Parse ``ds``, refusing what would otherwise be misread silently.
 
@@ -98,11 +102,14 @@ def _dates(values: pd.Series, source: str) -> pd.Series:
     2 January month-first and 1 February day-first: either misreading looks like an
     irregular calendar, and the error would point at the wrong cause.
     """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_localize(None)   # local wall time, as below
     if pd.api.types.is_datetime64_any_dtype(values):
-        return pd.to_datetime(values, utc=True).dt.tz_localize(None)
+        return pd.to_datetime(values)
     if pd.api.types.is_numeric_dtype(values) and values.notna().any():
         raise UnusableInputError(f"{source}: column ds holds numbers (e.g. {values.iloc[0]}), "
                                  "not dates; write dates such as 2024-01-01")
+    values = _local_wall_time(values)
 
     def parse(**how) -> pd.Series:
         with warnings.catch_warnings():
@@ -122,6 +129,18 @@ def _dates(values: pd.Series, source: str) -> pd.Series:
             f"{source}: ds values such as {values[ambiguous].iloc[0]!r} read differently "
             "day-first and month-first; write dates as YYYY-MM-DD")
     return month_first
+
+
+def _local_wall_time(text: pd.Series) -> pd.Series:
+    """Drop UTC offsets: a period label means the writer's local date.
+
+    2020-06-01T00:00+02:00 is June; converted to UTC it would be 31 May, 22:00, and the
+    series a month-end calendar. The (costly) rewrite runs only if a sample has offsets.
+    """
+    sample = text.iloc[::max(1, len(text) // 1000)].dropna().astype(str)
+    if not any(re.search(_UTC_OFFSET, value.strip()) for value in sample):
+        return text
+    return text.astype("string").str.strip().str.replace(_UTC_OFFSET, r"\1", regex=True)
 
 
 def _drop_bad_values(df: pd.DataFrame, shares: bool, problems: _Problems) -> pd.DataFrame:

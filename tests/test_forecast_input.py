@@ -155,6 +155,22 @@ def test_day_first_dates_are_read_day_first_when_a_13th_day_settles_it():
     assert prepared.series["ds"].tolist() == dates.tolist()
 
 
+PARIS_MONTHS = pd.date_range("2020-01-01", periods=36, freq="MS", tz="Europe/Paris")
+
+
+@pytest.mark.parametrize("ds", [
+    PARIS_MONTHS,                                                    # a tz-aware column
+    [t.isoformat() for t in PARIS_MONTHS],                           # +01:00 and +02:00
+    [t.strftime("%Y-%m-%d %H:%M:%S%z")[:-2] for t in PARIS_MONTHS],  # PostgreSQL's +02
+], ids=["tz-aware", "iso-offsets", "postgres-offsets"])
+def test_dates_with_utc_offsets_keep_their_local_calendar(ds):
+    # In UTC, local midnight on 1 June is 22:00 on 31 May: a month-end calendar, one month off.
+    prepared = data.prepare(pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.arange(36.0) + 1}),
+                            12)
+    assert prepared.freq == "MS" and prepared.problems.empty
+    assert list(prepared.series["ds"]) == list(PARIS_MONTHS.tz_localize(None))
+
+
 def test_rows_without_a_series_id_are_named_and_left_out():
     df = good(2)
     df["unique_id"] = df["unique_id"].astype(object)
