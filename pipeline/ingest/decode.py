@@ -9,6 +9,7 @@ the catalogue. Results come back in manifest order, which keeps every run's outp
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -28,6 +29,15 @@ _limits = ImageLimits()
 def _init(images_root: str, limits: ImageLimits) -> None:
     global _root, _limits
     _root, _limits = images_root, limits
+
+
+def _init_worker(images_root: str, limits: ImageLimits) -> None:
+    # A forked worker inherits its parent's signal handlers. An Airflow task's SIGTERM
+    # handler returns without exiting in a child, so Pool.terminate() could never stop the
+    # workers and the task hung in join(). Ctrl-C is the parent's to handle.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init(images_root, limits)
 
 
 def _read(ref: str) -> bytes:
@@ -79,13 +89,18 @@ class Decoder:
             # fork is cheap and safe here (workers only touch Pillow and files); spawn elsewhere.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             self._pool = mp.get_context(method).Pool(
-                self.workers, _init, (self.images_root, self.limits))
+                self.workers, _init_worker, (self.images_root, self.limits))
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self._pool is not None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if self._pool is None:
+            return
+        # Done: let the workers finish and exit. Failed: stop them at once.
+        if exc_type is None:
+            self._pool.close()
+        else:
             self._pool.terminate()
-            self._pool.join()
+        self._pool.join()
 
     def map(self, jobs: Iterable[Job]) -> Iterator[tuple[int, Outcome]]:
         if self._pool is None:
