@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from datetime import date, timedelta
 
 import duckdb
@@ -247,3 +251,41 @@ def test_progress_hook_sees_every_row(builder, settings):
     recorder = Recorder()
     ingest.run(str(builder.write()), settings=settings, progress=recorder)
     assert recorder.total == recorder.done == 2
+
+
+DECODER_UNDER_A_TASK_HANDLER = """
+import os, signal, sys
+from pipeline.images import ImageLimits
+from pipeline.ingest.decode import Decoder
+
+root, parent = sys.argv[1], os.getpid()
+# Airflow's task runner installs this kind of SIGTERM handler: in a forked child it returns.
+signal.signal(signal.SIGTERM, lambda *_: None if os.getpid() != parent else sys.exit(1))
+for fail in (False, True) * 5:
+    try:
+        with Decoder(root, ImageLimits(), workers=2, batch_size=1) as decoder:
+            assert len(list(decoder.map([(i, f"{i}.png") for i in range(8)]))) == 8
+            if fail:
+                raise RuntimeError("a failure while the pool is open")
+    except RuntimeError:
+        pass
+print("pool stopped every time")
+"""
+
+
+def test_decoder_pool_stops_under_a_task_sigterm_handler(tmp_path):
+    # Forked workers inherited the handler, ignored Pool.terminate()'s SIGTERM, and the
+    # ingest task hung in join() (seen under `airflow dags test`).
+    for i in range(8):
+        (tmp_path / f"{i}.png").write_bytes(png_bytes(colour=(i * 30, 0, 0)))
+    script = subprocess.Popen([sys.executable, "-c", DECODER_UNDER_A_TASK_HANDLER,
+                               str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        out, err = script.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(script.pid, signal.SIGKILL)   # the stuck workers too
+        script.communicate()
+        pytest.fail("the decoder pool hung on exit")
+    assert script.returncode == 0, err
+    assert "pool stopped every time" in out
