@@ -105,7 +105,7 @@ def _dates(values: pd.Series, source: str) -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_localize(None)   # local wall time, as below
     if pd.api.types.is_datetime64_any_dtype(values):
-        return pd.to_datetime(values)
+        return values
     if pd.api.types.is_numeric_dtype(values) and values.notna().any():
         raise UnusableInputError(f"{source}: column ds holds numbers (e.g. {values.iloc[0]}), "
                                  "not dates; write dates such as 2024-01-01")
