@@ -53,7 +53,7 @@ def cross_validation(models: Sequence[Forecaster], df: pd.DataFrame, h: int, win
     season_length = models[0].season_length
     min_train = season_length + 1 if min_train is None else min_train
     result = Backtest(pd.DataFrame())
-    parts = []
+    parts, failures = [], []
     for window in range(windows):
         offset = (windows - 1 - window) * step
         train, test = split(df, h, offset)
@@ -75,11 +75,15 @@ def cross_validation(models: Sequence[Forecaster], df: pd.DataFrame, h: int, win
                 predicted = model.fit(train).predict(h)
             except ValueError as err:   # a model this panel does not suit; the others go on
                 result.skipped.append(f"window {window + 1}: {model.alias} left out: {err}")
+                failures.append(str(err))
                 continue
             result.seconds[model.alias] = (result.seconds.get(model.alias, 0.0)
                                            + time.perf_counter() - start)
             parts.append(truth.merge(predicted[["unique_id", "ds", "model", "yhat"]],
                                      on=["unique_id", "ds"], how="inner"))
+    if not parts and failures:
+        raise UnusableInputError(f"no candidate model could forecast these series "
+                                 f"({'; '.join(dict.fromkeys(failures))}); choose other candidates")
     if not parts:
         raise UnusableInputError(
             f"no series is long enough for one backtest window: a horizon of {h} needs more "

@@ -212,6 +212,11 @@ def test_a_model_that_cannot_fit_the_panel_is_left_out_not_fatal():
     assert {"seasonal_naive", "seasonal_ets", "ensemble_median"} <= set(result.forecasts["model"])
     assert any("global_gbm left out" in note for note in result.backtest.skipped)
     assert (result.forecasts.groupby("model")["unique_id"].nunique() == 3).all()
+    # When it is the only candidate, the error says why, not "use a shorter horizon".
+    with pytest.raises(UnusableInputError, match="no candidate model could forecast these "
+                       "series .global_gbm: every series has negative values"):
+        forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2,
+                                    candidates=("global_gbm",)))
 
 
 def test_a_series_with_negative_values_is_combined_without_the_global_model():
