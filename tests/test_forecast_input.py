@@ -213,8 +213,8 @@ def test_a_model_that_cannot_fit_the_panel_is_left_out_not_fatal():
     assert any("global_gbm left out" in note for note in result.backtest.skipped)
     assert (result.forecasts.groupby("model")["unique_id"].nunique() == 3).all()
     # When it is the only candidate, the error says why, not "use a shorter horizon".
-    with pytest.raises(UnusableInputError, match="no candidate model could forecast these "
-                       "series .global_gbm: every series has negative values"):
+    with pytest.raises(UnusableInputError, match=r"no candidate model could forecast these "
+                       r"series \(global_gbm: every series has negative values"):
         forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2,
                                     candidates=("global_gbm",)))
 
