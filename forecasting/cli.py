@@ -30,13 +30,13 @@ def _levels(values: list[str], extra: list[str]) -> tuple[int, ...]:
 
 def _forecast_config(horizon: int, season_length: int, freq: str | None,
                      levels: tuple[int, ...], windows: int, candidates: str | None, gaps: str,
-                     shares: bool):
+                     shares: bool, jobs: int):
     from forecasting.engine import ForecastConfig
 
     names = tuple(c.strip() for c in candidates.split(",")) if candidates else DEFAULT_CANDIDATES
     return ForecastConfig(horizon=horizon, season_length=season_length, freq=freq,
                           levels=levels, windows=windows, candidates=names, gaps=gaps,
-                          shares=shares)
+                          shares=shares, n_jobs=jobs)
 
 
 Horizon = Annotated[int, typer.Option("--horizon", "-h", help="Periods to forecast.")]
@@ -49,6 +49,8 @@ Gaps = Annotated[str, typer.Option(help="Missing periods: reject the series, fil
                                         "or interpolate.")]
 Shares = Annotated[bool, typer.Option(help="Values are shares: demand [0, 1], clip intervals.")]
 Track = Annotated[bool, typer.Option(help="Log to the MLflow experiment stylecast-forecast.")]
+Jobs = Annotated[int, typer.Option(help="CPU cores to use: statsforecast's worker processes and "
+                                        "the global model's threads.")]
 
 
 EXTRA_LEVELS = {"allow_extra_args": True, "ignore_unknown_options": False}
@@ -74,6 +76,7 @@ def forecast(
     shares: Shares = False,
     trends: Annotated[str | None, typer.Option(help="Also write trend scores here.")] = None,
     track: Track = True,
+    jobs: Jobs = 1,
 ) -> None:
     """Forecast every series with the model (or ensemble) that won the backtest.
 
@@ -86,7 +89,7 @@ def forecast(
     if models not in ("default", "all"):
         raise UnusableInputError(f"--models is 'default' or 'all', got {models!r}")
     config = _forecast_config(horizon, season_length, freq, _levels(level, ctx.args), windows,
-                              candidates, gaps, shares)
+                              candidates, gaps, shares, jobs)
     summary = forecast_file(series, out, config, Settings.from_env(), all_models=models == "all",
                             trends_uri=trends, track=track)
     typer.echo(json.dumps(summary, default=str))
@@ -109,13 +112,14 @@ def backtest(
                                                  "$STYLECAST_HOME/backtests/<hash>/metrics.csv)")]
     = None,
     track: Track = True,
+    jobs: Jobs = 1,
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, WAPE, interval coverage per model (and ensembles)."""
     from forecasting.run import backtest_file
     from pipeline.settings import Settings
 
     config = _forecast_config(horizon, season_length, freq, _levels(level, ctx.args), windows,
-                              models, gaps, shares)
+                              models, gaps, shares, jobs)
     table, summary = backtest_file(series, config, Settings.from_env(), config.candidates,
                                    out, track)
     shown = Table(title=f"backtest: {windows} windows x {horizon} periods (full table: "

@@ -51,7 +51,7 @@ class ForecastConfig:
     candidates: tuple[str, ...] = DEFAULT_CANDIDATES
     gaps: str = "reject"
     shares: bool = False
-    n_jobs: int = 1
+    n_jobs: int = 1     # cores: statsforecast's worker processes, the global model's threads
     history_seasons: int | None = 10   # statistical candidates see this many recent seasons
     seed: int = 0
     trend: trend.TrendConfig = field(default_factory=trend.TrendConfig)
@@ -63,8 +63,8 @@ class ForecastConfig:
         if unknown:
             raise UnusableInputError(f"unknown model(s) {', '.join(unknown)}; "
                                      f"choose from {', '.join(BASE_MODELS)}")
-        if self.horizon < 1 or self.windows < 1:
-            raise UnusableInputError("horizon and windows must be >= 1")
+        if self.horizon < 1 or self.windows < 1 or self.n_jobs < 1:
+            raise UnusableInputError("horizon, windows and jobs must be >= 1")
         if any(not 0 < lv < 100 for lv in self.levels):
             raise UnusableInputError(f"levels must lie strictly between 0 and 100: {self.levels}")
 
@@ -82,7 +82,7 @@ class ForecastConfig:
 def build_model(name: str, config: ForecastConfig, freq: str) -> Forecaster:
     if name == "global_gbm":
         return GlobalGBM(config.season_length, freq, max_horizon=config.horizon,
-                         seed=config.seed)
+                         seed=config.seed, n_jobs=config.n_jobs)
     history = config.history_seasons and config.history_seasons * config.season_length
     if name == "harmonic":
         return HarmonicRegression(config.season_length, freq, max_history=history or None,

@@ -78,7 +78,8 @@ def test_forecast_writes_the_contract_and_logs_to_mlflow(series_file, tmp_path, 
 def test_models_all_adds_every_models_rows(series_file, tmp_path, home):
     out = tmp_path / "all.csv"
     done = run_cli(["forecast", str(series_file), "-h", "6", "--season-length", "12",
-                    "--windows", "2", "--models", "all", "--no-track", "--out", str(out)], home)
+                    "--windows", "2", "--models", "all", "--no-track", "--jobs", "2",
+                    "--out", str(out)], home)
     assert done.returncode == 0, done.stderr
     frame = pd.read_csv(out)
     assert {"seasonal_naive", "auto_theta", "seasonal_ets", "global_gbm", "harmonic",
@@ -123,7 +124,7 @@ def test_unusable_files_exit_2_with_one_line(tmp_path, home, content, message):
 
 def test_bad_options_exit_2(series_file, tmp_path, home):
     for extra in (["--freq", "sometimes"], ["--candidates", "prophet"], ["--level", "120"],
-                  ["--gaps", "guess"], ["--level", "80", "lots"]):
+                  ["--gaps", "guess"], ["--level", "80", "lots"], ["--jobs", "0"]):
         done = run_cli(["forecast", str(series_file), "-h", "3", "--season-length", "12",
                         "--no-track", "--out", str(tmp_path / "x.csv"), *extra], home)
         assert done.returncode == 2, extra

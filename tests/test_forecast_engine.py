@@ -96,6 +96,17 @@ def test_all_models_adds_every_models_rows():
     assert set(result.backtest.weights) == set(generalists.columns)
 
 
+def test_more_cores_give_the_same_forecasts():
+    """--jobs spreads statsforecast over processes and the global model over threads: the
+    forecasts must not depend on it."""
+    df = seasonal_panel(n_series=8, periods=60)
+    one, two = (forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2,
+                                            n_jobs=jobs), all_models=True)
+                for jobs in (1, 2))
+    pd.testing.assert_frame_equal(one.forecasts, two.forecasts)
+    assert one.chosen == two.chosen
+
+
 def test_pooled_harmonic_model_wins_the_backtest_on_real_style_shares():
     """StreetStyle-27K attribute shares: 24 noisy months per series, the last 6 held out.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,17 @@ def test_forecast_dates_start_after_each_series_own_end(model):
     dates = out.groupby("unique_id")["ds"].agg(["min", "max"])
     assert dates.loc["s1"].tolist() == [pd.Timestamp("2018-11-01"), pd.Timestamp("2019-01-01")]
     assert dates.loc["s0"].tolist() == [pd.Timestamp("2019-01-01"), pd.Timestamp("2019-03-01")]
+
+
+def test_global_model_keeps_to_one_core_by_default():
+    """scikit-learn would take every core; an Airflow worker running several tasks, or a
+    benchmark comparing compute, needs the global model to keep to its ``n_jobs``."""
+    df = seasonal_panel(n_series=100, periods=120)
+    GlobalGBM(12, max_iter=5).fit(df)     # imports and first-call set-up, not measured
+    wall, cpu = time.perf_counter(), time.process_time()
+    GlobalGBM(12).fit(df).predict(12)
+    cores = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    assert cores < 1.25, f"the global model kept {cores:.2f} cores busy"
 
 
 def test_seasonal_ets_gives_each_series_the_form_its_data_allow():
