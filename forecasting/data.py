@@ -16,6 +16,7 @@ import pandas as pd
 
 from forecasting import frequency
 from pipeline.errors import UnusableInputError
+from pipeline.weeks import iso_weeks
 
 REQUIRED_COLUMNS = ("unique_id", "ds", "y")
 GAP_POLICIES = ("reject", "zero", "interpolate")
@@ -109,6 +110,9 @@ def _dates(values: pd.Series, source: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values) and values.notna().any():
         raise UnusableInputError(f"{source}: column ds holds numbers (e.g. {values.iloc[0]}), "
                                  "not dates; write dates such as 2024-01-01")
+    mondays = _iso_week_mondays(values)
+    if mondays is not None:
+        return mondays
     values = _local_wall_time(values)
 
     def parse(**how) -> pd.Series:
@@ -131,14 +135,38 @@ def _dates(values: pd.Series, source: str) -> pd.Series:
     return month_first
 
 
+_ISO_WEEK = r"^\s*(\d{4})-?W(\d{2})\s*$"
+
+
+def _sample(text: pd.Series) -> pd.Series:
+    """About 1000 evenly spaced non-missing values: enough to tell a column's format."""
+    return text.iloc[::max(1, len(text) // 1000)].dropna().astype(str)
+
+
+def _iso_week_mondays(text: pd.Series) -> pd.Series | None:
+    """ISO week labels (2025-W14, StyleCast's own week key) as the Monday starting each week.
+
+    None unless most of a sample are such labels. A week its year does not have (2021-W53)
+    is no date: pandas would silently roll it into the next year's first week.
+    """
+    sample = _sample(text)
+    if sample.empty or sample.str.match(_ISO_WEEK).sum() * 2 <= len(sample):
+        return None
+    labels = text.astype("string").str.replace(_ISO_WEEK, r"\1-W\2", regex=True)
+    mondays = pd.to_datetime(labels + "-1", format="%G-W%V-%u", errors="coerce")
+    parsed = mondays.notna()
+    same_week = pd.Series(False, index=text.index)
+    same_week[parsed] = (iso_weeks(mondays[parsed]) == labels[parsed]).to_numpy(bool)
+    return mondays.where(same_week)
+
+
 def _local_wall_time(text: pd.Series) -> pd.Series:
     """Drop UTC offsets: a period label means the writer's local date.
 
     2020-06-01T00:00+02:00 is June; converted to UTC it would be 31 May, 22:00, and the
     series a month-end calendar. The (costly) rewrite runs only if a sample has offsets.
     """
-    sample = text.iloc[::max(1, len(text) // 1000)].dropna().astype(str)
-    if not any(re.search(_UTC_OFFSET, value.strip()) for value in sample):
+    if not any(re.search(_UTC_OFFSET, value.strip()) for value in _sample(text)):
         return text
     return text.astype("string").str.strip().str.replace(_UTC_OFFSET, r"\1", regex=True)
 

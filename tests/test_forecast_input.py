@@ -171,6 +171,21 @@ def test_dates_with_utc_offsets_keep_their_local_calendar(ds):
     assert list(prepared.series["ds"]) == list(PARIS_MONTHS.tz_localize(None))
 
 
+def test_iso_week_labels_are_the_mondays_of_their_weeks():
+    """StyleCast's own week key (2025-W14) reads as the Monday that starts the week, the
+    weekly pipeline's W-MON calendar. A week its year does not have rejects only its series
+    (pandas alone would roll 2021-W53 into 2022-W01)."""
+    mondays = pd.date_range("2019-12-30", periods=120, freq="W-MON")   # 2020 has a week 53
+    labels = [f"{year}-W{week:02d}" for year, week, _ in (d.isocalendar() for d in mondays)]
+    no_week_53 = pd.DataFrame({"unique_id": "bad", "ds": ["2021-W52", "2021-W53", "2022W01"],
+                               "y": 1.0})
+    prepared = data.prepare(pd.concat([good(2, periods=120).assign(ds=np.tile(labels, 2)),
+                                       no_week_53]), 52)
+    assert prepared.freq == "W-MON"
+    assert list(prepared.series.loc[prepared.series["unique_id"] == "s1", "ds"]) == list(mondays)
+    assert problems_by_series(prepared) == {"bad": ("bad_date", "rejected")}
+
+
 def test_rows_without_a_series_id_are_named_and_left_out():
     df = good(2)
     df["unique_id"] = df["unique_id"].astype(object)
