@@ -94,10 +94,12 @@ class StatsModel(Forecaster):
     form that it can: ETS(A,N,A) when a value is zero or negative (multiplicative forms
     need positive data), simple exponential smoothing ETS(A,N,N) when it has fewer than two
     seasons (too few values to estimate a seasonal state per period) or there is no season
-    (season length 1).
+    (season length 1). ``optimized_theta`` is likewise the one Theta form (OTM) that AutoTheta
+    picks for most apparel series, without fitting the other three to compare.
     """
 
-    KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "seasonal_ets")
+    KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "seasonal_ets",
+             "optimized_theta")
     # Where statsforecast keeps the per-series choice of the automatic models.
     SPEC_KEYS: ClassVar[dict[str, str]] = {"auto_ets": "method", "auto_theta": "modeltype",
                                            "seasonal_ets": "method"}
@@ -120,6 +122,8 @@ class StatsModel(Forecaster):
                 "auto_arima": lambda: models.AutoARIMA(season_length=m, alias=self.alias),
                 "seasonal_ets": lambda: models.AutoETS(season_length=m, model=ets_form,
                                                        alias=self.alias),
+                "optimized_theta": lambda: models.OptimizedTheta(season_length=m,
+                                                                 alias=self.alias),
                 }[self.kind]()
 
     def _fit(self, df: pd.DataFrame) -> None:

@@ -82,7 +82,7 @@ def test_models_all_adds_every_models_rows(series_file, tmp_path, home):
                     "--out", str(out)], home)
     assert done.returncode == 0, done.stderr
     frame = pd.read_csv(out)
-    assert {"seasonal_naive", "auto_theta", "seasonal_ets", "global_gbm", "harmonic",
+    assert {"seasonal_naive", "optimized_theta", "seasonal_ets", "global_gbm", "harmonic",
             "ensemble_median"} <= set(frame["model"])
     assert not (home / "mlflow.db").exists(), "--no-track leaves MLflow alone"
 

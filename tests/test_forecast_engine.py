@@ -45,7 +45,7 @@ def test_choice_comes_from_backtest_windows_inside_the_training_data(aus_holdout
     assert rows["ds"].max() <= train["ds"].max()
     assert rows["cutoff"].nunique() == 3
     table = result.backtest.table.set_index("model")
-    assert {"seasonal_naive", "auto_theta", "global_gbm", *ENSEMBLES} <= set(table.index)
+    assert {"seasonal_naive", "optimized_theta", "global_gbm", *ENSEMBLES} <= set(table.index)
     assert {"mase", "smape", "wape", "coverage_80", "coverage_95"} <= set(table.columns)
 
 
@@ -83,14 +83,14 @@ def test_all_models_adds_every_models_rows():
     result = forecast(df, ForecastConfig(horizon=6, season_length=12, windows=2),
                       all_models=True)
     models = set(result.forecasts["model"])
-    assert {"seasonal_naive", "auto_theta", "seasonal_ets", "global_gbm", "harmonic",
+    assert {"seasonal_naive", "optimized_theta", "seasonal_ets", "global_gbm", "harmonic",
             *ENSEMBLES} <= models
     assert result.chosen in models
     assert not result.forecasts.duplicated(["unique_id", "ds", "model"]).any()
     # The specialist is a candidate of its own but no member of the ensembles.
     wide = result.forecasts.pivot_table(index=["unique_id", "ds"], columns="model",
                                         values="yhat")
-    generalists = wide[["seasonal_naive", "auto_theta", "seasonal_ets", "global_gbm"]]
+    generalists = wide[["seasonal_naive", "optimized_theta", "seasonal_ets", "global_gbm"]]
     np.testing.assert_allclose(wide["ensemble_mean"], generalists.mean(axis=1))
     np.testing.assert_allclose(wide["ensemble_median"], generalists.median(axis=1))
     assert set(result.backtest.weights) == set(generalists.columns)

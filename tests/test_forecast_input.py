@@ -246,7 +246,7 @@ def test_a_series_with_negative_values_is_combined_without_the_global_model():
                                         values="yhat")
     assert wide.loc["s2", "global_gbm"].isna().all()
     assert wide.loc[["s0", "s1"], "global_gbm"].notna().all()
-    others = wide.loc["s2", ["seasonal_naive", "auto_theta", "seasonal_ets"]]
+    others = wide.loc["s2", ["seasonal_naive", "optimized_theta", "seasonal_ets"]]
     assert np.allclose(wide.loc["s2", "ensemble_median"], others.median(axis=1))
     assert np.allclose(wide.loc["s2", "ensemble_mean"], others.mean(axis=1))
     assert (wide.loc["s2", "ensemble_weighted"] < 0).all()

@@ -20,8 +20,8 @@ CONTRACT = ["unique_id", "ds", "model", "yhat"]
 
 @pytest.mark.parametrize("model", [
     StatsModel("seasonal_naive", 12), StatsModel("auto_theta", 12), StatsModel("auto_ets", 12),
-    StatsModel("seasonal_ets", 12), GlobalGBM(12, max_iter=20), WindowAverage(12),
-    LastValue(12), HarmonicRegression(12),
+    StatsModel("seasonal_ets", 12), StatsModel("optimized_theta", 12), GlobalGBM(12, max_iter=20),
+    WindowAverage(12), LastValue(12), HarmonicRegression(12),
     Ensemble([StatsModel("seasonal_naive", 12), WindowAverage(12)]),
 ], ids=lambda m: m.alias)
 def test_every_model_follows_the_contract(model):
