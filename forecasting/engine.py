@@ -198,8 +198,8 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     freq, series = prepared.freq, prepared.series
     fallback_series, problems = prepared.fallback, prepared.problems
     parts, chosen, bt, fitted = [], FALLBACK_MODEL, None, []
-    scales = intervals.series_scales(pd.concat([series, prepared.fallback]),
-                                     config.season_length)
+    history = pd.concat([series, prepared.fallback])   # every series that gets a forecast
+    scales = intervals.series_scales(history, config.season_length)
     if not series.empty:
         bt = backtest(series, freq, config)
         chosen = bt.best()
@@ -229,7 +229,6 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     forecasts = pd.concat(parts, ignore_index=True).drop(columns="step")
     forecasts = forecasts[["unique_id", "ds", "model", "yhat", *interval_columns(config.levels)]]
     default = forecasts[forecasts["model"].isin([chosen, FALLBACK_MODEL])]
-    history = pd.concat([series, prepared.fallback])
     chosen_rows = bt.rows[bt.rows["model"] == chosen] if bt else pd.DataFrame()
     errors = trend.horizon_total_errors(chosen_rows) if bt else np.array([])
     trends = trend.scores(history, default, config.season_length, freq, errors, scales,
