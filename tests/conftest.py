@@ -98,12 +98,25 @@ def run_cli(args: list[str], home: Path, check: bool = False, **env: str,
                           check=check, cwd=REPO, timeout=600)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
+    """A free port never handed out before in this run.
+
+    The kernel may offer a just-released port again, and services asked for several ports at
+    once (SeaweedFS takes eight) bind them only later: two equal ones fail with "address
+    already in use".
+    """
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @pytest.fixture(scope="session")
