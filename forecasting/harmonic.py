@@ -12,7 +12,9 @@ criterion is stable and picks the shape the panel shares.
 
 Shares are fitted on the logit scale: a season that moves a 2% share to 10% and one that
 moves 70% to 90% are the same change in odds, forecasts stay inside (0, 1), and the two
-shares of a yes/no attribute get forecasts that still add up to one.
+shares of a yes/no attribute get forecasts that still add up to one. Other values are fitted in
+units of each series' largest value, so the floor on the residual sum of squares (and with it
+the chosen spec) does not depend on the units of y.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from forecasting.models import Forecaster
+from forecasting.models import Forecaster, from_unit_scale, to_unit_scale
 
 SHARE_CLIP = 1e-3
 
@@ -80,6 +82,9 @@ class HarmonicRegression(Forecaster):
         df = df.sort_values(["unique_id", "ds"])
         if self.max_history:
             df = df.groupby("unique_id").tail(self.max_history)
+        self.units_ = None
+        if not self.shares:
+            df, self.units_ = to_unit_scale(df)
         y = df["y"].to_numpy(float)
         if self.shares:
             # A share of exactly 0 or 1 would be an infinite logit: clip it to 0.1%.
@@ -122,7 +127,9 @@ class HarmonicRegression(Forecaster):
             parts.append((design(future, self.spec_, self.season_length) @ coefficients).T)
             ids.extend(group_ids)
         yhat = np.concatenate(parts)
-        return self._frame(np.array(ids), expit(yhat) if self.shares else yhat, h)
+        if self.shares:
+            return self._frame(np.array(ids), expit(yhat), h)
+        return from_unit_scale(self._frame(np.array(ids), yhat, h), self.units_)
 
 
 def _stack_by_length(groups: dict[str, np.ndarray]) -> list[tuple[list[str], np.ndarray]]:

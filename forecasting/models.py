@@ -71,6 +71,26 @@ class Forecaster(ABC):
                              "wrap it in forecasting.intervals.Conformal")
 
 
+def to_unit_scale(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Each series divided by its largest absolute value (1 if all zero), and those units.
+
+    For models fitted with absolute tolerances (statsforecast's optimisers, a least-squares
+    floor): on raw values their forecasts depend on the units y is in (Theta's moved 2% between
+    a share and the same share in per-mille) and values near the float limit overflow. Every
+    model here is equivariant under a positive scale, so scaling back is exact.
+    """
+    units = df["y"].abs().groupby(df["unique_id"], observed=True).max()
+    units = units.where(units > 0, 1.0)
+    return df.assign(y=df["y"] / df["unique_id"].map(units).to_numpy(float)), units
+
+
+def from_unit_scale(forecasts: pd.DataFrame, units: pd.Series) -> pd.DataFrame:
+    """Forecasts (``yhat`` and any interval bounds) back in each series' own units."""
+    factor = forecasts["unique_id"].map(units).to_numpy(float)
+    values = [c for c in forecasts.columns if c.startswith("yhat")]
+    return forecasts.assign(**{c: forecasts[c].to_numpy() * factor for c in values})
+
+
 def _infer_frequency(df: pd.DataFrame) -> str:
     first = df.sort_values("ds").groupby("unique_id")["ds"]
     for _, dates in first:
@@ -96,6 +116,13 @@ class StatsModel(Forecaster):
     seasons (too few values to estimate a seasonal state per period) or there is no season
     (season length 1). ``optimized_theta`` is likewise the one Theta form (OTM) that AutoTheta
     picks for most apparel series, without fitting the other three to compare.
+
+    Each series is fitted in units of its largest value (``unit_scale``; see
+    :func:`to_unit_scale`); ``unit_scale=False`` hands statsforecast the raw values, exactly
+    as a practitioner would (the benchmark's peers). A series the model cannot fit
+    (statsforecast raises for it: e.g. ETS on too few values for its parameters) is declined
+    rather than failing every series: it gets no forecast from this model, and the engine
+    combines the other models for it or gives it the fallback.
     """
 
     KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "seasonal_ets",
@@ -105,12 +132,13 @@ class StatsModel(Forecaster):
                                            "seasonal_ets": "method"}
 
     def __init__(self, kind: str, season_length: int, freq: str | None = None,
-                 n_jobs: int = 1, max_history: int | None = None) -> None:
+                 n_jobs: int = 1, max_history: int | None = None,
+                 unit_scale: bool = True) -> None:
         if kind not in self.KINDS:
             raise ValueError(f"unknown statsforecast model {kind!r}; one of {self.KINDS}")
         super().__init__(season_length, freq)
         self.kind, self.alias, self.n_jobs = kind, kind, n_jobs
-        self.max_history = max_history
+        self.max_history, self.unit_scale = max_history, unit_scale
 
     def _model(self, ets_form: str | None):
         from statsforecast import models
@@ -127,15 +155,25 @@ class StatsModel(Forecaster):
                 }[self.kind]()
 
     def _fit(self, df: pd.DataFrame) -> None:
-        from statsforecast import StatsForecast
+        from statsforecast import StatsForecast, models
 
         df = df[["unique_id", "ds", "y"]]
         if self.max_history:
             df = df.sort_values(["unique_id", "ds"]).groupby("unique_id").tail(self.max_history)
+        self.units_ = None
+        if self.unit_scale:
+            df, self.units_ = to_unit_scale(df)
         groups = self._ets_forms(df) if self.kind == "seasonal_ets" else {None: df}
+        # statsforecast fits its fallback model to any series the model raises on; such a
+        # series is then declined (below) instead of failing the whole panel.
         self.fits_ = [StatsForecast(models=[self._model(form)], freq=self.freq_,
-                                    n_jobs=self.n_jobs).fit(part)
+                                    n_jobs=self.n_jobs, fallback_model=models.Naive()).fit(part)
                       for form, part in groups.items()]
+        self.declined_ = [str(uid) for sf in self.fits_ for uid, fitted in
+                          zip(sf.uids, sf.fitted_[:, 0], strict=True)
+                          if isinstance(fitted, models.Naive)]
+        if len(self.declined_) == sum(len(sf.uids) for sf in self.fits_):
+            raise ValueError(f"{self.alias}: statsforecast could fit none of the series")
 
     def _ets_forms(self, df: pd.DataFrame) -> dict[str | None, pd.DataFrame]:
         """The series for each ETS form (see the class docstring), only forms that are used."""
@@ -147,11 +185,15 @@ class StatsModel(Forecaster):
 
     def learned(self) -> dict[str, object]:
         """How many series got each specification, e.g. ``{"ETS(M,N,M)": 20, ...}``."""
+        declined = {"declined": len(self.declined_)} if self.declined_ else {}
         key = self.SPEC_KEYS.get(self.kind)
         if key is None:
-            return {}
-        specs = pd.Series([fitted.model_[key] for sf in self.fits_ for fitted in sf.fitted_[:, 0]])
-        return {"specs": {str(k): int(v) for k, v in specs.value_counts().items()}}
+            return declined
+        from statsforecast.models import Naive
+
+        specs = pd.Series([fitted.model_[key] for sf in self.fits_ for fitted in sf.fitted_[:, 0]
+                           if not isinstance(fitted, Naive)])
+        return {"specs": {str(k): int(v) for k, v in specs.value_counts().items()}} | declined
 
     def predict(self, h: int, level: Sequence[int] = ()) -> pd.DataFrame:
         raw = pd.concat([sf.predict(h=h, level=list(level) or None) for sf in self.fits_],
@@ -161,7 +203,9 @@ class StatsModel(Forecaster):
         for lv in level:
             out[f"yhat_lo_{lv}"] = raw[f"{self.alias}-lo-{lv}"].to_numpy()
             out[f"yhat_hi_{lv}"] = raw[f"{self.alias}-hi-{lv}"].to_numpy()
-        return out
+        if self.declined_:
+            out = out[~out["unique_id"].astype(str).isin(self.declined_)]
+        return out if self.units_ is None else from_unit_scale(out, self.units_)
 
 
 class WindowAverage(Forecaster):
@@ -243,6 +287,11 @@ class GlobalGBM(Forecaster):
         features[:, self.empty_columns_] = 0.0
         if len(target) == 0:
             raise ValueError("global_gbm: no series is long enough to learn from")
+        # The targets are ratios near 1. Rounded to 1e-9 they are the same whatever units y is
+        # in: with the absolute-error loss, a target one rounding error off the current median
+        # flips the sign of its gradient, which moved forecasts 2% between sales counted in
+        # units and in thousands.
+        target = np.round(target, 9)
         season_column = len(feature_names(n_lags)) - 1
         self.model_ = HistGradientBoostingRegressor(
             loss=self.loss, max_iter=self.max_iter, learning_rate=self.learning_rate,

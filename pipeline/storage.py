@@ -9,6 +9,7 @@ on an object store (s3://, memory://) a single-object put is already all-or-noth
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import os
 import shutil
@@ -29,6 +30,7 @@ from pipeline.settings import is_local, local_path
 
 SCHEMA_VERSION_KEY = b"stylecast.schema_version"
 PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -237,8 +239,12 @@ def parse_frame(raw: bytes, as_strings: bool = False) -> pd.DataFrame:
     """A CSV or Parquet file's bytes as a DataFrame (Parquet recognised by its magic bytes).
 
     ``as_strings`` keeps every cell as text (blank for missing) so nothing is guessed.
-    Raises ``UnicodeDecodeError`` for neither-nor, and the parsers' own errors otherwise.
+    Either may be gzipped (``series.csv.gz``, as large exports often are), recognised by its
+    magic bytes too. Raises ``UnicodeDecodeError`` for neither-nor, and the parsers' own
+    errors (or ``gzip``'s) otherwise.
     """
+    if raw[:2] == GZIP_MAGIC:
+        raw = gzip.decompress(raw)
     if raw[:4] == PARQUET_MAGIC:
         frame = pd.read_parquet(io.BytesIO(raw))
         return frame.astype("string").fillna("").astype(object) if as_strings else frame

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,8 @@ from forecast_fixtures import seasonal_panel
 
 from forecasting import data
 from forecasting.engine import ForecastConfig, forecast
+from forecasting.models import StatsModel
+from forecasting.run import read_series
 from pipeline.errors import UnusableInputError
 
 
@@ -128,6 +132,9 @@ def test_irregular_dates_reject_the_series_and_unknown_frequency_is_unusable():
      "holds numbers"),
     (pd.DataFrame({"unique_id": ["a"] * 3, "ds": ["01/01/2018", "01/02/2018", "01/03/2018"],
                    "y": [1, 2, 3]}), "'01/02/2018' read differently day-first and month-first"),
+    (pd.DataFrame({"unique_id": ["a"] * 3, "ds": ["2020-01-01", "2020-02-01", "2020-03-01"],
+                   "y": ["1,234.5", "2,001.0", "1,998.2"]}),
+     r"column y holds no numbers \(e.g. '1,234.5'\); write plain numbers"),
 ])
 def test_input_unusable_as_a_whole(frame, message):
     with pytest.raises(UnusableInputError, match=message):
@@ -261,3 +268,52 @@ def test_a_series_with_negative_values_is_combined_without_the_global_model():
     assert problems_by_series(alone) == {"s2": ("declined", "fallback")}
     assert alone.forecasts.groupby("unique_id")["model"].first().to_dict() == {
         "s0": "global_gbm", "s1": "global_gbm", "s2": "window_average"}
+
+
+def test_a_short_quarterly_panel_is_forecast_with_the_default_pool():
+    # Three years of quarters: too few values for ETS's parameters, so statsforecast raises
+    # "tiny datasets" for those series. That once ended the run with a traceback; now the
+    # ETS candidate declines them and the others forecast every series.
+    df = seasonal_panel(n_series=3, periods=12, season=4, freq="QS")
+    result = forecast(df, ForecastConfig(horizon=2, season_length=4), all_models=True)
+    counts = result.forecasts.groupby("model")["unique_id"].nunique()
+    assert counts[result.chosen] == 3 and counts["ensemble_median"] == 3
+    assert result.forecasts["yhat"].notna().all()
+    assert result.problems.empty
+
+
+def test_a_series_statsforecast_cannot_fit_is_declined_and_the_rest_forecast():
+    df = good(3, periods=48)
+    short = df[df["unique_id"] == "s2"].tail(5)         # AutoETS: "tiny datasets"
+    df = pd.concat([df[df["unique_id"] != "s2"], short])
+    model = StatsModel("auto_ets", 12).fit(df)
+    assert model.declined_ == ["s2"] and model.learned()["declined"] == 1
+    out = model.predict(6, level=[80])
+    assert sorted(out["unique_id"].unique()) == ["s0", "s1"] and out["yhat"].notna().all()
+    # Alone, the engine gives such a series the fallback and names it (four values are two
+    # seasons of length one, so it passes the input checks and reaches the model).
+    tiny = seasonal_panel(n_series=1, periods=4, season=1).assign(unique_id="tiny")
+    result = forecast(pd.concat([good(2, periods=24), tiny]), ForecastConfig(
+        horizon=1, season_length=1, windows=1, candidates=("auto_ets",)))
+    assert problems_by_series(result) == {"tiny": ("declined", "fallback")}
+    assert result.forecasts["unique_id"].nunique() == 3
+    with pytest.raises(ValueError, match="could fit none of the series"):
+        StatsModel("auto_ets", 12).fit(short)
+
+
+def test_gzipped_csv_and_parquet_read_like_the_plain_files(tmp_path):
+    df = good(2, periods=30)
+    plain, packed = tmp_path / "series.csv", tmp_path / "series.csv.gz"
+    df.to_csv(plain, index=False)
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    parquet = tmp_path / "series.parquet.gz"
+    parquet.write_bytes(gzip.compress(df.to_parquet(index=False)))
+    expected, _ = read_series(str(plain))
+    for path in (packed, parquet):
+        frame, _ = read_series(str(path))
+        pd.testing.assert_frame_equal(data.prepare(frame, 12).series,
+                                      data.prepare(expected, 12).series)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(packed.read_bytes()[:40])
+    with pytest.raises(UnusableInputError, match=r"cut.csv.gz: unreadable"):
+        read_series(str(cut))

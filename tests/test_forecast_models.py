@@ -48,6 +48,26 @@ def test_forecast_dates_start_after_each_series_own_end(model):
     assert dates.loc["s0"].tolist() == [pd.Timestamp("2019-01-01"), pd.Timestamp("2019-03-01")]
 
 
+@pytest.mark.parametrize("model", [
+    StatsModel("auto_ets", 12), StatsModel("auto_theta", 12), StatsModel("optimized_theta", 12),
+    StatsModel("seasonal_ets", 12), StatsModel("seasonal_naive", 12), HarmonicRegression(12),
+    GlobalGBM(12, max_iter=20), WindowAverage(12),
+], ids=lambda m: m.alias)
+def test_forecasts_do_not_depend_on_the_units_of_y(model):
+    """The same sales in units or in billions, the same share as a fraction or in per-mille,
+    get the same forecasts. statsforecast's optimisers use absolute tolerances: on raw values
+    Theta's forecasts moved 2% between scales, and a harmonic spec flipped on small values."""
+    df = seasonal_panel(n_series=3, periods=48)
+    level = [80] if isinstance(model, StatsModel) else []
+    base = model.fit(df).predict(6, level=level).set_index(["unique_id", "ds"])
+    for factor in (1e-9, 1e3, 1e9):
+        scaled = model.fit(df.assign(y=df["y"] * factor)).predict(6, level=level)
+        scaled = scaled.set_index(["unique_id", "ds"]).loc[base.index]
+        for column in [c for c in base.columns if c.startswith("yhat")]:
+            np.testing.assert_allclose(scaled[column] / factor, base[column], rtol=1e-6,
+                                       err_msg=f"{column} at {factor:g} times the units")
+
+
 def test_global_model_keeps_to_one_core_by_default():
     """scikit-learn would take every core; an Airflow worker running several tasks, or a
     benchmark comparing compute, needs the global model to keep to its ``n_jobs``."""
