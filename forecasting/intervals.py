@@ -48,13 +48,18 @@ def calibrate(backtest_rows: pd.DataFrame, levels: Sequence[int]) -> pd.DataFram
 
 def apply(forecasts: pd.DataFrame, quantiles: pd.DataFrame, scales: pd.Series,
           levels: Sequence[int], bounds: tuple[float | None, float | None]) -> pd.DataFrame:
-    """Add yhat_lo_L / yhat_hi_L; ``scales`` is indexed by unique_id, ``forecasts`` has step."""
+    """Add yhat_lo_L / yhat_hi_L; ``scales`` is indexed by unique_id, ``forecasts`` has step.
+
+    Forecasts and intervals are clipped to ``bounds`` (shares: [0, 1]); clipping after the
+    intervals are built keeps every lower bound <= yhat <= every upper bound.
+    """
     out = forecasts.merge(quantiles, on=["model", "step"], how="left")
     scale = out["unique_id"].map(scales).fillna(0.0).to_numpy()
     for lv in levels:
         half = out.pop(f"q_{lv}").to_numpy() * scale
         out[f"yhat_lo_{lv}"] = np.clip(out["yhat"] - half, *bounds)
         out[f"yhat_hi_{lv}"] = np.clip(out["yhat"] + half, *bounds)
+    out["yhat"] = np.clip(out["yhat"], *bounds)
     return out
 
 

@@ -27,6 +27,8 @@ from forecasting.features import (
 )
 
 FORECAST_KEYS = ["unique_id", "ds", "model"]
+# A series with at least this share of zeros is intermittent: the global model declines it.
+INTERMITTENT_ZEROS = 0.5
 
 
 def interval_columns(levels: Sequence[int]) -> list[str]:
@@ -267,14 +269,23 @@ class GlobalGBM(Forecaster):
 
         matrix = SeriesMatrix.from_long(df, self.freq_)
         # Every feature and target is a ratio to a positive level, which a series with
-        # negative values does not have: it gets no forecast here (the ensembles combine the
-        # other members for it) instead of a meaningless one.
+        # negative values does not have. A series that is zero at least half the time
+        # (intermittent demand) gives mostly zero targets: once those are half the training
+        # rows, the median loss's gradients are all alike, no split gains anything and every
+        # forecast stays at 0, for the regular series too. Both kinds get no forecast here
+        # (the ensembles combine the other members for them) instead of a meaningless one.
         negative = (matrix.values < 0).any(axis=1)
         if negative.all():
             raise ValueError("global_gbm: every series has negative values, and it scales "
                              "each series by a positive level")
-        self.declined_ = [str(uid) for uid in matrix.ids[negative]]
-        self.matrix_ = matrix.rows(np.flatnonzero(~negative))
+        known = (~np.isnan(matrix.values)).sum(axis=1)
+        intermittent = (matrix.values == 0).sum(axis=1) >= INTERMITTENT_ZEROS * known
+        declined = negative | intermittent
+        if declined.all():
+            raise ValueError("global_gbm: every series is zero at least half the time or has "
+                             "negative values; it learns ratios to a positive level")
+        self.declined_ = [str(uid) for uid in matrix.ids[declined]]
+        self.matrix_ = matrix.rows(np.flatnonzero(~declined))
         m = self.season_length
         n_lags = min(self.n_lags, self.matrix_.values.shape[1])
         self.n_lags_ = n_lags

@@ -11,7 +11,7 @@ from forecast_fixtures import seasonal_panel
 
 from forecasting import data
 from forecasting.engine import ForecastConfig, forecast
-from forecasting.models import StatsModel
+from forecasting.models import GlobalGBM, StatsModel
 from forecasting.run import read_series
 from pipeline.errors import UnusableInputError
 
@@ -317,3 +317,40 @@ def test_gzipped_csv_and_parquet_read_like_the_plain_files(tmp_path):
     cut.write_bytes(packed.read_bytes()[:40])
     with pytest.raises(UnusableInputError, match=r"cut.csv.gz: unreadable"):
         read_series(str(cut))
+
+
+def weekly_counts(n_series: int, rate: float, seed: int, prefix: str) -> pd.DataFrame:
+    """Weekly shares of 1000 items: Poisson counts around ``rate`` with a yearly season."""
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2022-01-03", periods=156, freq="W-MON")
+    season = 1 + 0.5 * np.sin(2 * np.pi * np.arange(156) / 52)
+    return pd.concat([pd.DataFrame({"unique_id": f"{prefix}{i}", "ds": weeks,
+                                    "y": rng.poisson(rate * season) / 1000})
+                      for i in range(n_series)], ignore_index=True)
+
+
+def test_intermittent_series_do_not_drag_the_global_model_to_zero():
+    # Rare attribute values are zero most weeks. Mostly-zero targets once made every
+    # absolute-error gradient alike: the global model forecast 0 for every series, the
+    # regular ones too, and the ensembles called stable series declining.
+    regular = weekly_counts(6, rate=10, seed=1, prefix="regular")
+    rare = weekly_counts(10, rate=0.2, seed=2, prefix="rare")
+    model = GlobalGBM(52, max_horizon=12, max_iter=50).fit(pd.concat([regular, rare]))
+    assert sorted(model.declined_) == sorted(rare["unique_id"].unique())
+    totals = model.predict(12).groupby("unique_id")["yhat"].sum()
+    last_year = regular[regular["ds"] >= "2024-01-01"].groupby("unique_id")["y"].sum() * 12 / 52
+    assert set(totals.index) == set(last_year.index)
+    assert (totals / last_year).between(0.7, 1.4).all(), totals / last_year
+    with pytest.raises(ValueError, match="zero at least half the time"):
+        GlobalGBM(52, max_horizon=12, max_iter=5).fit(rare)
+
+
+def test_share_forecasts_stay_between_zero_and_one_for_every_model():
+    # Additive ETS puts the seasonal dips of a rare value's share below 0.
+    df = weekly_counts(8, rate=0.2, seed=3, prefix="s")
+    result = forecast(df, ForecastConfig(horizon=12, season_length=52, shares=True),
+                      all_models=True)
+    values = result.forecasts.filter(like="yhat")
+    assert ((values >= 0) & (values <= 1)).all().all()
+    assert (result.forecasts["yhat_lo_80"] <= result.forecasts["yhat"]).all()
+    assert (result.forecasts["yhat"] <= result.forecasts["yhat_hi_80"]).all()
