@@ -290,6 +290,10 @@ def test_a_series_statsforecast_cannot_fit_is_declined_and_the_rest_forecast():
     assert model.declined_ == ["s2"] and model.learned()["declined"] == 1
     out = model.predict(6, level=[80])
     assert sorted(out["unique_id"].unique()) == ["s0", "s1"] and out["yhat"].notna().all()
+    # Fitted in two worker processes, the same series is declined and the rest agree.
+    parallel = StatsModel("auto_ets", 12, n_jobs=2).fit(df)
+    assert parallel.declined_ == ["s2"]
+    pd.testing.assert_frame_equal(parallel.predict(6, level=[80]), out)
     # Alone, the engine gives such a series the fallback and names it (four values are two
     # seasons of length one, so it passes the input checks and reaches the model).
     tiny = seasonal_panel(n_series=1, periods=4, season=1).assign(unique_id="tiny")
