@@ -90,11 +90,13 @@ def _columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     })
     if df["ds"].isna().all():
         raise UnusableInputError(f"{source}: column ds holds no dates")
-    written = raw["y"][raw["y"].notna() & (raw["y"].astype(str).str.strip() != "")]
-    if df["y"].isna().all() and len(written):
-        # e.g. thousands separators ("1,234.5"): name the format, not "every series non_finite"
-        raise UnusableInputError(f"{source}: column y holds no numbers (e.g. "
-                                 f"{str(written.iloc[0])!r}); write plain numbers such as 1234.5")
+    if df["y"].isna().all():
+        written = raw["y"][raw["y"].notna() & (raw["y"].astype(str).str.strip() != "")]
+        if len(written):
+            # e.g. thousands separators ("1,234.5"): name the format, not "all non_finite"
+            raise UnusableInputError(f"{source}: column y holds no numbers (e.g. "
+                                     f"{str(written.iloc[0])!r}); write plain numbers such as "
+                                     "1234.5")
     return df
 
 

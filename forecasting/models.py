@@ -77,9 +77,9 @@ def to_unit_scale(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Each series divided by its largest absolute value (1 if all zero), and those units.
 
     For models fitted with absolute tolerances (statsforecast's optimisers, a least-squares
-    floor): on raw values their forecasts depend on the units y is in (Theta's moved 2% between
-    a share and the same share in per-mille) and values near the float limit overflow. Every
-    model here is equivariant under a positive scale, so scaling back is exact.
+    floor): on raw values their forecasts depend on the units y is in (Theta's moved by 0.4% to
+    2% with them) and values near the float limit overflow. Every model here is equivariant
+    under a positive scale, so scaling back is exact.
     """
     units = df["y"].abs().groupby(df["unique_id"], observed=True).max()
     units = units.where(units > 0, 1.0)
