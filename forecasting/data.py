@@ -70,6 +70,7 @@ def prepare(raw: pd.DataFrame, season_length: int, freq: str | None = None,
     if df.empty:
         raise UnusableInputError(f"{source}: no series left on a regular {freq} calendar "
                                  f"({_reason_summary(problems.frame())})")
+    _note_early_ends(df, freq, problems)
     series, fallback = _split_fallback(df, season_length, problems)
     return PreparedSeries(series, fallback, freq, problems.frame())
 
@@ -243,6 +244,23 @@ def _regular_dates(df: pd.DataFrame, freq: str, gaps: str, problems: _Problems) 
               for uid, g in df.groupby("unique_id", sort=False)]
     problems.add(gappy, "gaps", "filled", f"series {{uid}}: missing periods filled ({gaps})")
     return pd.concat(filled, ignore_index=True) if filled else df
+
+
+def _note_early_ends(df: pd.DataFrame, freq: str, problems: _Problems) -> None:
+    """Name the series whose data stop before the panel's (a discontinued item, a late feed).
+
+    They are still forecast, from their own last date, as the models do; the note keeps their
+    forecasts and trend calls, which cover earlier periods than the rest, from passing for
+    current ones.
+    """
+    last = df.groupby("unique_id")["ds"].max()
+    periods = frequency.period_index(last, freq)
+    behind = periods.max() - periods
+    for uid, lag in zip(last.index, behind, strict=True):
+        if lag > 0:
+            problems.add([uid], "ended_early", "kept",
+                         f"series {{uid}}: its data end {last[uid].date()}, {lag} "
+                         f"period(s) before the panel's; forecast from its own end")
 
 
 def _fill(group: pd.DataFrame, freq: str, how: str) -> pd.DataFrame:

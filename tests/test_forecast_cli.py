@@ -25,7 +25,7 @@ def client(home) -> MlflowClient:
 def series_file(tmp_path):
     df = pd.concat([seasonal_panel(n_series=3, periods=60),
                     seasonal_panel(1, 60).assign(unique_id="broken", y=np.nan),
-                    seasonal_panel(1, 14).assign(unique_id="short")])
+                    seasonal_panel(1, 14, start="2018-11-01").assign(unique_id="short")])
     path = tmp_path / "series.csv"
     df.to_csv(path, index=False)
     return path

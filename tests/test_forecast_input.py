@@ -87,7 +87,8 @@ def test_multiples_of_a_period_are_a_regular_calendar(freq, step):
 
 
 def test_short_and_constant_series_fall_back_to_a_simpler_model():
-    df = pd.concat([good(1), good(1, periods=15).assign(unique_id="short"),
+    new = seasonal_panel(n_series=1, periods=15, start="2017-10-01")   # ends with the others
+    df = pd.concat([good(1), new.assign(unique_id="short"),
                     good(1).assign(unique_id="flat", y=0.0)])
     prepared = data.prepare(df, 12)
     assert problems_by_series(prepared) == {"short": ("short_series", "fallback"),
@@ -196,8 +197,9 @@ def test_iso_week_labels_are_the_mondays_of_their_weeks():
 def test_rows_without_a_series_id_are_named_and_left_out():
     df = good(2)
     df["unique_id"] = df["unique_id"].astype(object)
-    df.loc[df.index[-3:], "unique_id"] = None     # the last three rows of s1
-    df.loc[df.index[-4], "unique_id"] = " "
+    first_of_s1 = df.index[df["unique_id"] == "s1"][:4]
+    df.loc[first_of_s1[:3], "unique_id"] = None     # the first three rows of s1
+    df.loc[first_of_s1[3], "unique_id"] = " "
     prepared = data.prepare(df, 12)
     assert problems_by_series(prepared) == {"": ("missing_id", "rejected")}
     assert "4 row(s) have no unique_id" in prepared.problems["message"].item()
@@ -358,3 +360,15 @@ def test_share_forecasts_stay_between_zero_and_one_for_every_model():
     assert ((values >= 0) & (values <= 1)).all().all()
     assert (result.forecasts["yhat_lo_80"] <= result.forecasts["yhat"]).all()
     assert (result.forecasts["yhat"] <= result.forecasts["yhat_hi_80"]).all()
+
+
+def test_a_series_that_ends_early_is_forecast_from_its_end_and_named():
+    # A discontinued item: its forecasts and trend call cover earlier months than the rest.
+    df = good(3, periods=48)
+    df = df[(df["unique_id"] != "s2") | (df["ds"] < "2018-07-01")]
+    result = forecast(df, ForecastConfig(horizon=3, season_length=12, windows=2))
+    assert problems_by_series(result) == {"s2": ("ended_early", "kept")}
+    assert "2018-06-01, 6 period(s) before the panel's" in result.problems["message"].iloc[0]
+    starts = result.forecasts.groupby("unique_id")["ds"].min()
+    assert starts["s2"] == pd.Timestamp("2018-07-01") and starts["s0"] == pd.Timestamp("2019-01-01")
+    assert set(result.trends["unique_id"]) == {"s0", "s1", "s2"}
