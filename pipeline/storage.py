@@ -240,8 +240,9 @@ def parse_frame(raw: bytes, as_strings: bool = False) -> pd.DataFrame:
 
     ``as_strings`` keeps every cell as text (blank for missing) so nothing is guessed.
     Either may be gzipped (``series.csv.gz``, as large exports often are), recognised by its
-    magic bytes too. Raises ``UnicodeDecodeError`` for neither-nor, and the parsers' own
-    errors (or ``gzip``'s) otherwise.
+    magic bytes too; a CSV whose header has semicolons and no comma is read as semicolon-
+    separated with decimal commas. Raises ``UnicodeDecodeError`` for neither-nor, and the
+    parsers' own errors (or ``gzip``'s) otherwise.
     """
     if raw[:2] == GZIP_MAGIC:
         raw = gzip.decompress(raw)
@@ -249,9 +250,13 @@ def parse_frame(raw: bytes, as_strings: bool = False) -> pd.DataFrame:
         frame = pd.read_parquet(io.BytesIO(raw))
         return frame.astype("string").fillna("").astype(object) if as_strings else frame
     text = raw.decode("utf-8-sig")
+    header = text.split("\n", 1)[0]
+    # Spreadsheets in many European locales export semicolons with decimal commas (1,5).
+    dialect = {"sep": ";", "decimal": ","} if ";" in header and "," not in header else {}
     if as_strings:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    return pd.read_csv(io.StringIO(text))
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                           sep=dialect.get("sep", ","))
+    return pd.read_csv(io.StringIO(text), **dialect)
 
 
 def write_frame(frame: pd.DataFrame, dest: str) -> None:

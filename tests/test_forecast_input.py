@@ -307,7 +307,7 @@ def test_a_series_statsforecast_cannot_fit_is_declined_and_the_rest_forecast():
         StatsModel("auto_ets", 12).fit(short)
 
 
-def test_gzipped_csv_and_parquet_read_like_the_plain_files(tmp_path):
+def test_gzipped_and_semicolon_files_read_like_the_plain_csv(tmp_path):
     df = good(2, periods=30)
     plain, packed = tmp_path / "series.csv", tmp_path / "series.csv.gz"
     df.to_csv(plain, index=False)
@@ -319,6 +319,11 @@ def test_gzipped_csv_and_parquet_read_like_the_plain_files(tmp_path):
         frame, _ = read_series(str(path))
         pd.testing.assert_frame_equal(data.prepare(frame, 12).series,
                                       data.prepare(expected, 12).series)
+    european = tmp_path / "series-eu.csv"     # a spreadsheet's export in many European locales
+    df.to_csv(european, index=False, sep=";", decimal=",")
+    frame, _ = read_series(str(european))
+    pd.testing.assert_frame_equal(data.prepare(frame, 12).series,
+                                  data.prepare(expected, 12).series)
     cut = tmp_path / "cut.csv.gz"
     cut.write_bytes(packed.read_bytes()[:40])
     with pytest.raises(UnusableInputError, match=r"cut.csv.gz: unreadable"):
