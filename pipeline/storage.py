@@ -252,11 +252,11 @@ def parse_frame(raw: bytes, as_strings: bool = False) -> pd.DataFrame:
     text = raw.decode("utf-8-sig")
     header = text.split("\n", 1)[0]
     # Spreadsheets in many European locales export semicolons with decimal commas (1,5).
-    dialect = {"sep": ";", "decimal": ","} if ";" in header and "," not in header else {}
+    european = ";" in header and "," not in header
+    sep = ";" if european else ","
     if as_strings:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                           sep=dialect.get("sep", ","))
-    return pd.read_csv(io.StringIO(text), **dialect)
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+    return pd.read_csv(io.StringIO(text), sep=sep, decimal="," if european else ".")
 
 
 def write_frame(frame: pd.DataFrame, dest: str) -> None:
