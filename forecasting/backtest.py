@@ -54,6 +54,8 @@ def cross_validation(models: Sequence[Forecaster], df: pd.DataFrame, h: int, win
     min_train = season_length + 1 if min_train is None else min_train
     result = Backtest(pd.DataFrame())
     parts, failures = [], []
+    for model in models:
+        model.load()
     for window in range(windows):
         offset = (windows - 1 - window) * step
         train, test = split(df, h, offset)
