@@ -142,7 +142,7 @@ class StatsModel(Forecaster):
 
     KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "seasonal_ets",
              "optimized_theta")
-    libraries = ("statsforecast.models",)
+    libraries = ("statsforecast.models", "forecasting.statsforecast_pool")
     # Where statsforecast keeps the per-series choice of the automatic models.
     SPEC_KEYS: ClassVar[dict[str, str]] = {"auto_ets": "method", "auto_theta": "modeltype",
                                            "seasonal_ets": "method"}
@@ -171,7 +171,9 @@ class StatsModel(Forecaster):
                 }[self.kind]()
 
     def _fit(self, df: pd.DataFrame) -> None:
-        from statsforecast import StatsForecast, models
+        from statsforecast import models
+
+        from forecasting.statsforecast_pool import StoppableStatsForecast
 
         df = df[["unique_id", "ds", "y"]]
         if self.max_history:
@@ -182,7 +184,7 @@ class StatsModel(Forecaster):
         groups = self._ets_forms(df) if self.kind == "seasonal_ets" else {None: df}
         # statsforecast fits its fallback model to any series the model raises on; such a
         # series is then declined (below) instead of failing the whole panel.
-        self.fits_ = [StatsForecast(models=[self._model(form)], freq=self.freq_,
+        self.fits_ = [StoppableStatsForecast(models=[self._model(form)], freq=self.freq_,
                                     n_jobs=self.n_jobs, fallback_model=models.Naive()).fit(part)
                       for form, part in groups.items()]
         self.declined_ = [str(uid) for sf in self.fits_ for uid, fitted in

@@ -97,7 +97,7 @@ def forecast_step(settings: Settings, week: str, horizon: int = HORIZON,
     from forecasting.run import forecast_file
 
     config = ForecastConfig(horizon=horizon, season_length=season_length, shares=True,
-                            windows=BACKTEST_WINDOWS)
+                            windows=BACKTEST_WINDOWS, n_jobs=settings.workers)
     return forecast_file(
         week_path(settings, "series", week, "series.parquet"),
         week_path(settings, "forecasts", week, "forecasts.parquet"), config, settings,

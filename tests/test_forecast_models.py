@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -212,9 +213,25 @@ def test_backtest_leaves_out_series_too_short_for_a_window():
     assert any("fewer than 13" in s for s in result.skipped)
 
 
+def run_in_fresh_python(script: str, timeout: float = 300) -> str:
+    """``script``'s output from a new interpreter (nothing imported yet); fails on a hang."""
+    env = {**inherited_env(), "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)   # with any worker processes it left
+        process.communicate()
+        pytest.fail(f"no answer in {timeout} s")
+    assert process.returncode == 0, err
+    return out.strip().splitlines()[-1]
+
+
 def test_backtest_times_fitting_not_the_first_import_of_a_library():
     # A fresh interpreter: statsforecast is not imported yet, as in `stylecast backtest`.
-    script = """
+    seconds = json.loads(run_in_fresh_python("""
 import json
 from forecast_fixtures import seasonal_panel
 from forecasting.backtest import cross_validation
@@ -222,15 +239,30 @@ from forecasting.models import StatsModel
 df = seasonal_panel(n_series=3, periods=60)
 models = [StatsModel("seasonal_naive", 12), StatsModel("auto_ets", 12)]
 print(json.dumps(cross_validation(models, df, h=6, windows=2).seconds))
-"""
-    env = {**inherited_env(), "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr
-    seconds = json.loads(done.stdout.strip().splitlines()[-1])
+"""))
     # Seasonal naive only repeats a season; AutoETS searches ~30 forms. Timed first, seasonal
     # naive once took 1.2 s (statsforecast's import) to AutoETS's 0.3 s.
     assert seconds["seasonal_naive"] < seconds["auto_ets"] / 3, seconds
+
+
+def test_statsforecast_worker_processes_stop_inside_an_airflow_task():
+    # Airflow 3 runs a task under this SIGTERM handler (task_runner's _on_term): forked
+    # children inherit it and ignore SIGTERM, which once hung every fit with n_jobs > 1.
+    out = run_in_fresh_python("""
+import os, signal
+from forecast_fixtures import seasonal_panel
+from forecasting.models import StatsModel
+task_pid = os.getpid()
+def on_term(signum, frame):
+    if os.getpid() != task_pid:
+        return
+signal.signal(signal.SIGTERM, on_term)
+df = seasonal_panel(n_series=8, periods=48)
+shapes = [StatsModel(kind, 12, n_jobs=2).fit(df).predict(6).shape
+          for kind in ("seasonal_naive", "seasonal_ets", "optimized_theta")]
+print(shapes)
+""", timeout=120)
+    assert out == str([(48, 4)] * 3)
 
 
 def test_metrics_on_a_hand_computed_example():

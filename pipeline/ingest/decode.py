@@ -9,7 +9,6 @@ the catalogue. Results come back in manifest order, which keeps every run's outp
 from __future__ import annotations
 
 import multiprocessing as mp
-import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -18,6 +17,7 @@ from pipeline import storage
 from pipeline.images import ImageLimits, ImageRejected, NormalisedImage, normalise
 from pipeline.ingest.paths import resolve
 from pipeline.settings import is_local
+from pipeline.workers import reset_inherited_signals
 
 Outcome = NormalisedImage | ImageRejected
 Job = tuple[int, str]  # (manifest row, image reference)
@@ -32,11 +32,7 @@ def _init(images_root: str, limits: ImageLimits) -> None:
 
 
 def _init_worker(images_root: str, limits: ImageLimits) -> None:
-    # A forked worker inherits its parent's signal handlers. An Airflow task's SIGTERM
-    # handler returns without exiting in a child, so Pool.terminate() could never stop the
-    # workers and the task hung in join(). Ctrl-C is the parent's to handle.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reset_inherited_signals()
     _init(images_root, limits)
 
 
