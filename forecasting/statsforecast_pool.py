@@ -14,11 +14,12 @@ from pipeline.workers import reset_inherited_signals
 class StoppableStatsForecast(StatsForecast):
     """StatsForecast with ``n_jobs > 1`` that does not hang when run by an Airflow task.
 
-    statsforecast fits and predicts in a ``with Pool()`` block whose exit sends SIGTERM to
-    the workers. Forked, they inherit Airflow's handler, which ignores SIGTERM outside the
-    task's own process: the task then waits for them forever. ``_get_pool`` is
-    statsforecast's one hook for the pool's arguments (2.x); a test runs the pool under that
-    handler, so a release that drops the hook fails it instead of hanging a DAG.
+    statsforecast's ``fit`` and ``predict`` (all that ``StatsModel`` calls) run in a
+    ``with Pool()`` block whose exit sends SIGTERM to the workers. Forked, they inherit
+    Airflow's handler, which ignores SIGTERM outside the task's own process: the task then
+    waits for them forever. ``_get_pool`` is statsforecast's one hook for the pool's
+    arguments (2.x); a test runs the pool under that handler, so a release that drops the
+    hook fails it instead of hanging a DAG.
     """
 
     def _get_pool(self):

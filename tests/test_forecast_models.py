@@ -247,7 +247,7 @@ print(json.dumps(cross_validation(models, df, h=6, windows=2).seconds))
 
 def test_statsforecast_worker_processes_stop_inside_an_airflow_task():
     # Airflow 3 runs a task under this SIGTERM handler (task_runner's _on_term): forked
-    # children inherit it and ignore SIGTERM, which once hung every fit with n_jobs > 1.
+    # children inherit it and ignore SIGTERM, which hung fits with n_jobs > 1 in a DAG.
     out = run_in_fresh_python("""
 import os, signal
 from forecast_fixtures import seasonal_panel
