@@ -18,16 +18,22 @@ from pipeline.weeks import iso_week, parse_week
 WEEKLY_STEPS = ("embed", "styles", "series", "forecast", "concepts", "report")
 
 
-def no_retry_on_bad_input(function: Callable) -> Callable:
-    """Check the home first (a missing bucket or bad credentials is a one-line error, not a
-    stack trace deep in a task). Unusable input fails the task for good (a retry would read
-    the same input); a service that is down (``ServiceUnavailable``) or any other error is
-    left to Airflow's retries."""
+def airflow_task(function: Callable) -> Callable:
+    """What every task does around its work.
+
+    The task may start worker pools, even on a Celery worker (see ``allow_child_processes``).
+    It checks the home first: a missing bucket or bad credentials is a one-line error, not a
+    stack trace deep in a task. Unusable input fails the task for good, because a retry
+    would read the same input. A service that is down (``ServiceUnavailable``), or any other
+    error, is left to Airflow's retries.
+    """
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
             from pipeline.storage import check_store
+            from pipeline.workers import allow_child_processes
 
+            allow_child_processes()
             check_store(Settings.from_env().home)
             return function(*args, **kwargs)
         except UnusableInputError as err:
@@ -37,7 +43,7 @@ def no_retry_on_bad_input(function: Callable) -> Callable:
     return wrapper
 
 
-@no_retry_on_bad_input
+@airflow_task
 def report_week(logical_date: str | None, requested: str | None = None) -> str:
     """The ISO week a run reports on: the requested one, else the last complete week before
     the run's logical date (Monday 06:00 of week W+1 reports on week W)."""
@@ -52,7 +58,7 @@ def report_week(logical_date: str | None, requested: str | None = None) -> str:
     return iso_week(monday - timedelta(days=1))
 
 
-@no_retry_on_bad_input
+@airflow_task
 def weekly_step(step: str, week: str) -> dict:
     from pipeline import weekly
 
@@ -68,7 +74,7 @@ def weekly_step(step: str, week: str) -> dict:
     return _small(result)
 
 
-@no_retry_on_bad_input
+@airflow_task
 def train_gan(dataset: str, preset: str, max_kimg: float | None, conditions: str | None,
               seed: int) -> dict:
     from gan.run import train_gan as train
@@ -99,7 +105,7 @@ def _run_exists(name: str | None) -> bool:
     return bool(name) and (runs_root(Settings.from_env()) / name / "config.json").exists()
 
 
-@no_retry_on_bad_input
+@airflow_task
 def new_manifests(drop: str) -> list[str]:
     """Manifests in the drop folder not ingested yet (by content key)."""
     import hashlib
@@ -115,7 +121,7 @@ def new_manifests(drop: str) -> list[str]:
     return [f for f in found if f not in done]
 
 
-@no_retry_on_bad_input
+@airflow_task
 def ingest_manifest(manifest: str) -> dict:
     from pipeline import ingest
 

@@ -1,7 +1,8 @@
-"""What a forked worker process must undo of its parent's state."""
+"""What a forked process must undo of its parent's state to run worker pools."""
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
 
 
@@ -14,3 +15,18 @@ def reset_inherited_signals() -> None:
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def allow_child_processes() -> None:
+    """Let this process start worker pools although it was forked from a daemonic one.
+
+    Celery's default (prefork) pool runs each Airflow task in a fork of a daemonic pool
+    process. The task process inherits the daemon flag, and multiprocessing then refuses it
+    any children ("daemonic processes are not allowed to have children"): ingest's decoders
+    and the forecast's statsforecast workers failed on Celery workers. The flag is meant for a
+    process that multiprocessing started and will terminate; Airflow's supervisor forked this
+    one and waits for it, and every pool it starts is closed before the task returns.
+    """
+    process = multiprocessing.current_process()
+    if process.daemon:
+        process.daemon = False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import subprocess
 import sys
 import time
@@ -10,6 +12,8 @@ import time
 import pytest
 from airflow_local import REPO, airflow, dags_test, environment, prepare, succeeded
 from conftest import cli_json, copy_home
+
+from pipeline.tasks import airflow_task
 
 DAG_IDS = {"stylecast_ingest", "stylecast_weekly_report", "stylecast_gan_training"}
 
@@ -82,6 +86,39 @@ def test_bad_input_fails_for_good_and_a_down_service_is_retried(tmp_path, monkey
     monkeypatch.setenv("STYLECAST_HOME", str(tmp_path / "home"))
     with pytest.raises(ServiceUnavailable, match=r"MLflow tracking server .* is unreachable"):
         weekly_step("report", "2025-W14")
+
+
+def _pool_in_a_forked_task(home: str, through_airflow_task: bool) -> str:
+    """What Airflow on Celery does: the (daemonic) prefork worker forks the task process."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the task process
+        os.close(read)
+        os.environ["STYLECAST_HOME"] = home
+
+        def work() -> str:
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                return str(pool.map(abs, [-1, -2]))
+        try:
+            message = airflow_task(work)() if through_airflow_task else work()
+        except AssertionError as err:
+            message = str(err)
+        os.write(write, message.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as answer:
+        return answer.read()
+
+
+def test_a_task_on_a_celery_worker_can_start_worker_processes(tmp_path):
+    from billiard.pool import Pool as CeleryPrefork
+
+    home = str(tmp_path)
+    with CeleryPrefork(1) as celery:
+        bare, task = celery.starmap(_pool_in_a_forked_task, [(home, False), (home, True)])
+    assert "daemonic processes are not allowed to have children" in bare
+    assert task == "[1, 2]", "every StyleCast task may run worker pools, on Celery too"
 
 
 @pytest.fixture(scope="module")
