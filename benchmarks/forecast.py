@@ -122,8 +122,6 @@ APPAREL = ("aus_retail_apparel", "us_clothing_store_sales")
 # 12 months after its cutoff, none of them among the last 24, which the two evaluation
 # origins of the real section hold out.
 DEVELOPMENT_OFFSETS = tuple(range(24, 120, 12))
-
-
 EVALUATION_OFFSETS = (0, 12)
 TARGET_RATIO = 0.95   # the target: the default's MASE <= 0.95 x the best peer's
 

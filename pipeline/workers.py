@@ -22,10 +22,11 @@ def allow_child_processes() -> None:
 
     Celery's default (prefork) pool runs each Airflow task in a fork of a daemonic pool
     process. The task process inherits the daemon flag, and multiprocessing then refuses it
-    any children ("daemonic processes are not allowed to have children"): ingest's decoders
-    and the forecast's statsforecast workers failed on Celery workers. The flag is meant for a
-    process that multiprocessing started and will terminate; Airflow's supervisor forked this
-    one and waits for it, and every pool it starts is closed before the task returns.
+    any children ("daemonic processes are not allowed to have children"): the forecast's
+    statsforecast workers failed on Celery workers, and ingest's decoders would have. The flag
+    is meant for a process that multiprocessing started and will terminate; Airflow's
+    supervisor forked this one and waits for it, and every pool it starts is closed before
+    the task returns.
     """
     process = multiprocessing.current_process()
     if process.daemon:
