@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-embed
+.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-embed
 
 setup: $(STAMP) system-packages
 
@@ -80,12 +80,17 @@ demo: setup
 	@echo "Compare: $(BIN)/stylecast runs compare --experiment stylecast-forecast --last 5"
 	@echo "Airflow log of the run: $(AIRFLOW_DEMO_HOME)/weekly-report.log"
 
-test: setup
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the integration tests (Airflow, MLflow servers, databases, training runs
+# of more than seconds): a few minutes, for the edit-test loop. CI runs `make test`.
+test-fast: lint
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 benchmark-ingest: setup
 	$(BIN)/python benchmarks/ingest.py

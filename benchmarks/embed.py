@@ -33,12 +33,16 @@ CATALOGUE = REPO.parent / "shared" / "data" / "fashion-product-images-small"
 
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_encoder  # noqa: E402
-from pipeline import embed, storage, styles  # noqa: E402
 from pipeline import ingest as ingest_mod  # noqa: E402
-from pipeline.neighbours import nearest  # noqa: E402
-from pipeline.series import style_shares  # noqa: E402
-from pipeline.settings import Settings  # noqa: E402
+from pipeline.core import storage  # noqa: E402
+from pipeline.core.settings import Settings  # noqa: E402
+from pipeline.embed import DEFAULT_BATCH  # noqa: E402
+from pipeline.embed import run as embed  # noqa: E402
+from pipeline.embed import transforms as embed_transforms  # noqa: E402
+from pipeline.embed.neighbours import nearest  # noqa: E402
+from pipeline.series.transforms import style_shares  # noqa: E402
 from pipeline.sources import product_catalog  # noqa: E402
+from pipeline.styles import transforms as styles  # noqa: E402
 
 
 def timed(fn, *args, **kwargs):
@@ -56,7 +60,7 @@ def per_item_loop(settings: Settings, encoder, n: int) -> tuple[int, float]:
     start = time.perf_counter()
     with torch.no_grad():
         for png in table["image_png"].to_pylist():
-            pixels = embed.decode_png(png, arch["channels"], arch["resolution"])
+            pixels = embed_transforms.decode_png(png, arch["channels"], arch["resolution"])
             encoder.embed(torch.from_numpy(pixels[None]), batch_size=1)
     return table.num_rows, time.perf_counter() - start
 
@@ -101,11 +105,12 @@ def main() -> None:
     batched_s = time.perf_counter() - start
     looped, loop_s = per_item_loop(settings, encoder, args.loop_sample)
 
-    table = embed.read(settings)
-    vectors, item_weeks = embed.vectors_of(table), np.asarray(table["iso_week"].to_pylist())
+    table = embed.read_embeddings(settings)
+    vectors = embed_transforms.vectors_of(table)
+    item_weeks = np.asarray(table["iso_week"].to_pylist())
     scaling = scaling_rows(vectors, item_weeks, [10_000, len(vectors), 200_000])
 
-    from pipeline import styles_job
+    from pipeline.styles import run as styles_job
 
     found = styles_job.run(settings, weeks[-1], window=10_000)
     lines = [
@@ -122,7 +127,8 @@ def main() -> None:
     loop_rate, batch_rate = looped / loop_s, computed / batched_s
     lines += [f"| per-item loop (one forward per image) | {looped} | {loop_s:.1f} | "
               f"{loop_rate:.0f} | 1.00x |",
-              f"| stylecast embed (batches of {embed.DEFAULT_BATCH}, per week partition) | "
+              f"| stylecast embed (batches of {DEFAULT_BATCH}, per week "
+              "partition) | "
               f"{computed} | {batched_s:.1f} | {batch_rate:.0f} | {batch_rate / loop_rate:.2f}x |",
               "", "## Styles + series + exact neighbours as the store grows", "",
               "Clustering includes choosing k by silhouette over 8..40 (on a 4,000-vector "

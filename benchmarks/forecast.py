@@ -40,7 +40,7 @@ from forecasting.backtest import holdout_truth, split
 from forecasting.catalog import DEFAULT_CANDIDATES
 from forecasting.engine import ForecastConfig, forecast
 from forecasting.models import GlobalGBM, StatsModel
-from pipeline.series import attribute_shares
+from pipeline.series.transforms import attribute_shares
 from pipeline.simulate.run import draw
 from pipeline.simulate.scenario import random_scenario
 from pipeline.sources import streetstyle

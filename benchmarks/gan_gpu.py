@@ -32,7 +32,7 @@ from gan.config import build  # noqa: E402
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_encoder  # noqa: E402
 from gan.train import load_trained, throughput, training_loop  # noqa: E402
-from pipeline.settings import Settings  # noqa: E402
+from pipeline.core.settings import Settings  # noqa: E402
 
 CATALOG = REPO.parent / "shared" / "data" / "fashion-product-images-small"
 

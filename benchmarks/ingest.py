@@ -48,7 +48,7 @@ def _decode(path: str) -> int:
 def _resize(path: str) -> int:
     from PIL import Image
 
-    from pipeline.images import DEFAULT_SIZE, _fit_square
+    from pipeline.ingest.images import DEFAULT_SIZE, _fit_square
 
     with Image.open(path) as image:
         _fit_square(image.convert("RGB"), DEFAULT_SIZE)
@@ -56,7 +56,7 @@ def _resize(path: str) -> int:
 
 
 def _normalise(path: str) -> int:
-    from pipeline.images import ImageLimits, normalise
+    from pipeline.ingest.images import ImageLimits, normalise
 
     normalise(Path(path).read_bytes(), ImageLimits())
     return 1

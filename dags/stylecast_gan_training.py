@@ -41,7 +41,7 @@ DEFAULT_ARGS = {"owner": "stylecast", "retries": 1, "retry_delay": timedelta(min
 def stylecast_gan_training():
     @task(queue="gpu", pool="gpu", execution_timeout=timedelta(hours=12), multiple_outputs=False)
     def train(params=None) -> dict:
-        from pipeline.tasks import train_gan
+        from pipeline.jobs.tasks import train_gan
 
         return train_gan(params["dataset"], params["preset"], params["max_kimg"],
                          params["conditions"], params["seed"])

@@ -32,13 +32,13 @@ DEFAULT_ARGS = {"owner": "stylecast", "retries": 2, "retry_delay": timedelta(sec
 def stylecast_ingest():
     @task(execution_timeout=timedelta(minutes=5))
     def find_new(params=None) -> list[str]:
-        from pipeline.tasks import new_manifests
+        from pipeline.jobs.tasks import new_manifests
 
         return new_manifests(params["drop"])
 
     @task(outlets=[ITEMS], execution_timeout=timedelta(hours=2), multiple_outputs=False)
     def ingest(manifest: str) -> dict:
-        from pipeline.tasks import ingest_manifest
+        from pipeline.jobs.tasks import ingest_manifest
 
         return ingest_manifest(manifest)
 

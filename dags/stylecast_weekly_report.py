@@ -38,13 +38,13 @@ DEFAULT_ARGS = {"owner": "stylecast", "retries": 2, "retry_delay": timedelta(sec
 def stylecast_weekly_report():
     @task(execution_timeout=timedelta(minutes=1))
     def resolve_week(params=None, logical_date=None, dag_run=None) -> str:
-        from pipeline.tasks import report_week
+        from pipeline.jobs.tasks import report_week
 
         return report_week(str(logical_date or dag_run.run_after), params["week"])
 
     @task(multiple_outputs=False)  # one XCom: the step's summary
     def step(name: str, week: str) -> dict:
-        from pipeline.tasks import weekly_step
+        from pipeline.jobs.tasks import weekly_step
 
         return weekly_step(name, week)
 

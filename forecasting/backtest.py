@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.models import Forecaster
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 
 @dataclass

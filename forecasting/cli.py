@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from forecasting.catalog import BASE_MODELS, DEFAULT_CANDIDATES
-from pipeline.cli_support import err_console, fails_cleanly
-from pipeline.errors import UnusableInputError
+from pipeline.core.cli_support import err_console, fails_cleanly
+from pipeline.core.errors import UnusableInputError
 
 
 def _levels(values: list[str], extra: list[str]) -> tuple[int, ...]:
@@ -84,7 +84,7 @@ def forecast(
     chosen model, rising/stable/declining counts and every problem series with its reason.
     """
     from forecasting.run import forecast_file
-    from pipeline.settings import Settings
+    from pipeline.core.settings import Settings
 
     if models not in ("default", "all"):
         raise UnusableInputError(f"--models is 'default' or 'all', got {models!r}")
@@ -116,7 +116,7 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, WAPE, interval coverage per model (and ensembles)."""
     from forecasting.run import backtest_file
-    from pipeline.settings import Settings
+    from pipeline.core.settings import Settings
 
     config = _forecast_config(horizon, season_length, freq, _levels(level, ctx.args), windows,
                               models, gaps, shares, jobs)

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from forecasting import frequency
-from pipeline.errors import UnusableInputError
-from pipeline.weeks import iso_weeks
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.weeks import iso_weeks
 
 REQUIRED_COLUMNS = ("unique_id", "ds", "y")
 GAP_POLICIES = ("reject", "zero", "interpolate")

@@ -57,7 +57,7 @@ class ForecastConfig:
     trend: trend.TrendConfig = field(default_factory=trend.TrendConfig)
 
     def __post_init__(self) -> None:
-        from pipeline.errors import UnusableInputError
+        from pipeline.core.errors import UnusableInputError
 
         unknown = [m for m in self.candidates if m not in BASE_MODELS]
         if unknown:

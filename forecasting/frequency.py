@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 _MONTHS_PER_PERIOD = {"M": 1, "Q": 3, "Y": 12, "A": 12}
 _DAYS_PER_PERIOD = {"D": 1, "W": 7}

@@ -27,7 +27,6 @@ from forecasting.features import (
     training_rows,
 )
 
-FORECAST_KEYS = ["unique_id", "ds", "model"]
 # A series with at least this share of zeros is intermittent: the global model declines it.
 INTERMITTENT_ZEROS = 0.5
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting import engine
-from pipeline import storage
-from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings
+from pipeline.core import layout, storage
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.settings import Settings
 
 EXPERIMENT = "stylecast-forecast"
 
@@ -33,7 +32,7 @@ def read_series(uri: str) -> tuple[pd.DataFrame, str]:
     except Exception as err:  # the CSV and Parquet parsers raise many error types
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise UnusableInputError(f"series {uri}: unreadable ({first_line})") from None
-    return frame, hashlib.sha256(raw).hexdigest()[:16]
+    return frame, layout.content_key(raw)
 
 
 def _params(config: engine.ForecastConfig, **extra: object) -> dict[str, object]:
@@ -66,7 +65,7 @@ def _tracked(track: bool, settings: Settings, run_name: str, input_hash: str,
     """The MLflow run is opened first, so an unreachable store fails before any work."""
     if not track:
         return contextlib.nullcontext()
-    from pipeline.tracking import mlflow_run
+    from pipeline.core.tracking import mlflow_run
 
     return mlflow_run(settings, EXPERIMENT, run_name, input_hash, params)
 
@@ -120,7 +119,7 @@ def backtest_file(series_uri: str, config: engine.ForecastConfig, settings: Sett
     params = _params(config, models=",".join(models), input=series_uri)
     with _tracked(track, settings, "backtest", input_hash, params) as run:
         result = engine.backtest(prepared.series, prepared.freq, config, models)
-        out_uri = out_uri or settings.path("backtests", input_hash, "metrics.csv")
+        out_uri = out_uri or settings.path(layout.BACKTESTS, input_hash, "metrics.csv")
         storage.write_frame(result.table, out_uri)
         summary: dict[str, object] = {
             "best_model": result.best(), "out": out_uri, "skipped": result.skipped,

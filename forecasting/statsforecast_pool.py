@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from statsforecast import StatsForecast
 
-from pipeline.workers import reset_inherited_signals
+from pipeline.core.workers import reset_inherited_signals
 
 
 class StoppableStatsForecast(StatsForecast):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 
 def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 STATE_FILE = "training-state.pt"
 

@@ -8,11 +8,14 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli_support import fails_cleanly
+from pipeline.core.cli_support import fails_cleanly
+from pipeline.core.names import CHAMPION_URI
 
 Dataset = Annotated[str, typer.Option(help="fashion-mnist (28x28 grey) or items (64x64 RGB "
                                             "from the ingested store).")]
 Preset = Annotated[str, typer.Option(help="baby (seconds, CPU), small (CPU) or full (GPU).")]
+EncoderPreset = Annotated[str, typer.Option(help="baby (seconds, CPU), quick (a minute, CPU), "
+                                                 "small (CPU) or full (GPU).")]
 
 
 @fails_cleanly
@@ -34,7 +37,7 @@ def gan_train(
     """Train the conditional GAN; log to MLflow, register stylecast-gan (alias candidate,
     champion when it beats the champion's FD). Exit 3 when training diverges."""
     from gan.run import train_gan
-    from pipeline.settings import Settings
+    from pipeline.core.settings import Settings
 
     settings = Settings.from_env()
     summary = train_gan(settings, dataset, preset, config, resume, run_name, max_kimg=max_kimg,
@@ -49,7 +52,7 @@ def gan_train(
 def gan_sample(
     out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")],
     model: Annotated[str, typer.Option(help="models:/..., runs:/... or a generator.pt.")]
-    = "models:/stylecast-gan@champion",
+    = CHAMPION_URI,
     condition: Annotated[str, typer.Option(help="e.g. 'articleType=Dresses,baseColour=Red'; "
                                                 "attributes left out are unknown.")] = "",
     n: Annotated[int, typer.Option(help="Number of images.")] = 64,
@@ -57,15 +60,15 @@ def gan_sample(
 ) -> None:
     """Generate designs for a condition: PNG files and a grid."""
     from gan.run import sample_command
-    from pipeline.settings import Settings
+    from pipeline.core.settings import Settings
 
     typer.echo(json.dumps(sample_command(Settings.from_env(), model, condition, n, out, seed)))
 
 
 @fails_cleanly
-def encoder_train(dataset: Dataset = "fashion-mnist", preset: Preset = "small") -> None:
+def encoder_train(dataset: Dataset = "fashion-mnist", preset: EncoderPreset = "small") -> None:
     """Train the catalogue classifier; register it as stylecast-encoder (alias = dataset)."""
     from gan.run import train_encoder_command
-    from pipeline.settings import Settings
+    from pipeline.core.settings import Settings
 
     typer.echo(json.dumps(train_encoder_command(Settings.from_env(), dataset, preset)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 UNKNOWN = "unknown"
 

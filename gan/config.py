@@ -15,14 +15,12 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 PRESETS: dict[str, dict[str, object]] = {
     "baby": {"z_dim": 16, "g_width": 8, "d_width": 8, "batch_size": 16, "max_kimg": 0.128,
              "tick_kimg": 0.032, "limit_images": 512, "metric_samples": 256},
-    # Short CPU budgets learn faster at three times the usual 2e-4. On Fashion-MNIST, seed 0:
-    # FD 6.82 / recall 0.45 at 2e-4 and 3.60 / 0.58 at 4e-4 after 1,665 steps; 2.50 / 0.60
-    # at 6e-4 after 1,634 (4e-4 with seed 1: 4.55 / 0.57, the spread between seeds).
+    # Short CPU budgets learn faster at three times the usual 2e-4 (benchmarks/results/gan.md).
     "small": {"z_dim": 64, "g_width": 32, "d_width": 32, "batch_size": 64, "max_kimg": 300.0,
               "tick_kimg": 6.4, "lr_g": 6e-4, "lr_d": 6e-4},
     "full": {"z_dim": 128, "g_width": 64, "d_width": 64, "batch_size": 128,

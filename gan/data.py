@@ -8,15 +8,14 @@ so metrics always compare against images the networks never saw.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from gan.conditioning import Vocabulary
-from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.settings import Settings
 
 DATASETS = ("fashion-mnist", "items")
 MAX_VALUES_PER_ATTRIBUTE = 200
@@ -70,7 +69,7 @@ def load(dataset: str, split: str, settings: Settings | None = None,
 
 
 def _fashion_mnist(split: str) -> ImageSet:
-    from pipeline.sources import fashion_mnist
+    from pipeline.core import fashion_mnist
 
     data = fashion_mnist.load(split)
     names = fashion_mnist.CLASS_NAMES
@@ -83,14 +82,12 @@ def _fashion_mnist(split: str) -> ImageSet:
 
 def _items(split: str, settings: Settings, attributes: list[str] | None,
            vocabulary: Vocabulary | None) -> ImageSet:
-    from PIL import Image
+    from pipeline.core import layout, png, storage
 
-    from pipeline import storage
-
-    table = storage.read_table(settings.path("items"),
+    table = storage.read_table(settings.path(layout.ITEMS),
                                columns=["sha256", "image_png", "attributes"])
     if table is None or table.num_rows == 0:
-        raise UnusableInputError(f"no items under {settings.path('items')}: run stylecast "
+        raise UnusableInputError(f"no items under {settings.path(layout.ITEMS)}: run stylecast "
                                  "ingest first")
     frame = table.to_pandas()
     frame = frame[frame["image_png"].notna()]
@@ -98,8 +95,8 @@ def _items(split: str, settings: Settings, attributes: list[str] | None,
     frame = frame[held_out if split == "test" else ~held_out]
     rows = [dict(pairs) for pairs in frame["attributes"]]
     vocabulary = vocabulary or _vocabulary(rows, attributes)
-    images = np.stack([np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-                       for png in frame["image_png"]]) if len(frame) else np.zeros((0, 64, 64, 3))
+    images = (np.stack([png.decode(data) for data in frame["image_png"]]) if len(frame)
+              else np.zeros((0, 64, 64, 3)))
     tensor = torch.from_numpy(images.astype(np.uint8)).permute(0, 3, 1, 2).contiguous()
     return ImageSet(tensor, vocabulary.encode(rows), vocabulary, "items")
 

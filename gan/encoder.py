@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +23,30 @@ from torch import nn
 from gan import checkpoint
 from gan.conditioning import Vocabulary
 from gan.data import ImageSet, to_float
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.names import EMBEDDING_DIM
 
-EMBEDDING_DIM = 128
-PRESETS = {"baby": {"width": 8, "epochs": 1, "limit": 1024},
-           "quick": {"width": 16, "epochs": 3, "limit": 8192},
-           "small": {"width": 32, "epochs": 2, "limit": None},
-           "full": {"width": 64, "epochs": 10, "limit": None}}
+
+@dataclass(frozen=True)
+class EncoderPreset:
+    width: int             # channels of the first convolution (doubling twice)
+    epochs: int
+    limit: int | None      # training images used (None: all)
+
+
+PRESETS = MappingProxyType({
+    "baby": EncoderPreset(width=8, epochs=1, limit=1024),       # seconds: tests
+    "quick": EncoderPreset(width=16, epochs=3, limit=8192),     # a minute on CPU: the demo
+    "small": EncoderPreset(width=32, epochs=2, limit=None),     # CPU
+    "full": EncoderPreset(width=64, epochs=10, limit=None),     # GPU
+})
+
+
+def preset(name: str) -> EncoderPreset:
+    """The named preset, or a one-line error listing them (before any data is loaded)."""
+    if name not in PRESETS:
+        raise UnusableInputError(f"unknown encoder preset {name!r}; one of {', '.join(PRESETS)}")
+    return PRESETS[name]
 
 
 def stem_pool_for(resolution: int) -> int:
@@ -116,17 +135,17 @@ def accuracy(encoder: TrainedEncoder, data: ImageSet) -> dict[str, float]:
     return result
 
 
-def train(train_set: ImageSet, test_set: ImageSet, preset: str = "small", seed: int = 0,
+def train(train_set: ImageSet, test_set: ImageSet, preset_name: str = "small", seed: int = 0,
           batch_size: int = 128, progress=None) -> TrainedEncoder:
-    settings = PRESETS[preset]
+    chosen = preset(preset_name)
     torch.manual_seed(seed)
-    if settings["limit"]:
-        train_set = train_set.subset(slice(0, settings["limit"]))
+    if chosen.limit:
+        train_set = train_set.subset(slice(0, chosen.limit))
     model = Encoder(train_set.channels, train_set.resolution, train_set.vocabulary.sizes,
-                    settings["width"])
+                    chosen.width)
     optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
     rng = torch.Generator().manual_seed(seed)
-    steps = settings["epochs"] * max(1, len(train_set) // batch_size)
+    steps = chosen.epochs * max(1, len(train_set) // batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps)
     model.train()
     for _ in range(steps):

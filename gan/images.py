@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from pipeline.core import png
+
+
+def to_pixels(images: torch.Tensor) -> np.ndarray:
+    """uint8 (N, C, H, W) tensor -> uint8 (N, H, W, C) array, the layout images are saved in."""
+    return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def grid(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> Image.Image:
@@ -17,7 +23,7 @@ def grid(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> Imag
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
     canvas = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 255, np.uint8)
-    pixels = images.permute(0, 2, 3, 1).cpu().numpy()
+    pixels = to_pixels(images)
     for i in range(n):
         r, col = divmod(i, columns)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
@@ -25,17 +31,11 @@ def grid(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> Imag
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
 def write_pngs(images: torch.Tensor, folder: Path, prefix: str = "sample") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, pixels in enumerate(images.permute(0, 2, 3, 1).cpu().numpy()):
+    for i, pixels in enumerate(to_pixels(images)):
         path = folder / f"{prefix}-{i:04d}.png"
-        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+        path.write_bytes(png.encode(pixels))
         paths.append(path)
     return paths

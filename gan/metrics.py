@@ -101,7 +101,7 @@ def memorisation(ev: Evaluation, quantile: float = 0.05) -> dict[str, float]:
 METRICS: dict[str, Callable[[Evaluation], dict[str, float]]] = {
     "fd": fd, "kid": kid, "precision_recall": precision_recall,
     "class_consistency": class_consistency, "memorisation": memorisation}
-MAIN_METRIC = "fd"   # lower is better; decides the champion
+CHAMPION_METRIC = "fd"   # lower is better; decides the champion
 
 
 def compute(ev: Evaluation, names: list[str] | None = None) -> dict[str, float]:

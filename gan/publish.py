@@ -21,11 +21,11 @@ from torch import nn
 from gan import checkpoint
 from gan.conditioning import Vocabulary
 from gan.encoder import TrainedEncoder
+from gan.metrics import CHAMPION_METRIC
 from gan.networks import Generator
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.names import CANDIDATE_ALIAS, CHAMPION_ALIAS, ENCODER_MODEL, GAN_MODEL
 
-GAN_MODEL = "stylecast-gan"
-ENCODER_MODEL = "stylecast-encoder"
 GENERATOR_FILE = "generator.pt"
 ENCODER_FILE = "encoder.pt"
 ENCODER_VERSION_TAG = "stylecast.encoder_version"
@@ -90,33 +90,38 @@ def log_generator(ema: Generator, vocabulary: Vocabulary, arch: dict, run_dir: P
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    client.set_registered_model_alias(GAN_MODEL, "candidate", version)
+    client.set_registered_model_alias(GAN_MODEL, CANDIDATE_ALIAS, version)
     if encoder_version:
         client.set_model_version_tag(GAN_MODEL, version, ENCODER_VERSION_TAG, encoder_version)
     return version
 
 
-def promote_if_better(version: str, fd: float, encoder_version: str | None) -> tuple[bool, str]:
-    """Move ``champion`` to ``version`` when it beats the champion; says why either way."""
+def promote_if_better(version: str, score: float, encoder_version: str | None
+                      ) -> tuple[bool, str]:
+    """Move ``champion`` to ``version`` when its ``CHAMPION_METRIC`` (lower is better) beats
+    the champion's; says why either way."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     try:
-        champion = client.get_model_version_by_alias(GAN_MODEL, "champion")
+        champion = client.get_model_version_by_alias(GAN_MODEL, CHAMPION_ALIAS)
     except MlflowException:
         champion = None
     if champion is None:
-        client.set_registered_model_alias(GAN_MODEL, "champion", version)
+        client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
         return True, "no champion yet"
-    champion_fd = client.get_run(champion.run_id).data.metrics.get("final.fd", float("inf"))
+    metric = CHAMPION_METRIC.upper()
+    best = client.get_run(champion.run_id).data.metrics.get(f"final.{CHAMPION_METRIC}",
+                                                           float("inf"))
     if champion.tags.get(ENCODER_VERSION_TAG) != (encoder_version or None):
         return False, (f"champion v{champion.version} was scored with another encoder "
                        "version; not comparable, champion kept")
-    if fd < champion_fd:
-        client.set_registered_model_alias(GAN_MODEL, "champion", version)
-        return True, f"FD {fd:.4g} beats champion v{champion.version} ({champion_fd:.4g})"
-    return False, f"FD {fd:.4g} does not beat champion v{champion.version} ({champion_fd:.4g})"
+    if score < best:
+        client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
+        return True, f"{metric} {score:.4g} beats champion v{champion.version} ({best:.4g})"
+    return False, (f"{metric} {score:.4g} does not beat champion v{champion.version} "
+                   f"({best:.4g})")
 
 
 def log_encoder(trained: TrainedEncoder, run_dir: Path) -> str:

@@ -8,7 +8,6 @@ an object store: checkpoints need atomic renames): ``config.json``, ``training-s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -19,12 +18,15 @@ from gan import evaluate, publish
 from gan.config import TrainConfig, build
 from gan.data import ImageSet, load
 from gan.encoder import TrainedEncoder
+from gan.encoder import preset as encoder_preset
 from gan.encoder import train as train_encoder
-from gan.images import grid, png_bytes, write_pngs
+from gan.images import grid, write_pngs
+from gan.metrics import CHAMPION_METRIC
 from gan.train import load_trained, sample, training_loop
-from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings, is_local, local_path
-from pipeline.tracking import check_reachable, mlflow_run
+from pipeline.core import layout, png
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.settings import Settings, cache_dir, is_local, local_path
+from pipeline.core.tracking import check_reachable, mlflow_run
 
 GAN_EXPERIMENT = "stylecast-gan"
 
@@ -44,8 +46,7 @@ class MlflowTracker:
 def runs_root(settings: Settings) -> Path:
     if is_local(settings.home):
         return Path(local_path(settings.home)) / "gan" / "runs"
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "stylecast" / "gan-runs"
+    return cache_dir() / "gan-runs"
 
 
 def _run_dir(settings: Settings, resume: str) -> Path:
@@ -57,9 +58,7 @@ def _run_dir(settings: Settings, resume: str) -> Path:
 
 
 def data_hash(data: ImageSet) -> str:
-    digest = hashlib.sha256(data.images.numpy().tobytes())
-    digest.update(data.labels.numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return layout.content_key(data.images.numpy().tobytes(), data.labels.numpy().tobytes())
 
 
 def ensure_encoder(settings: Settings, dataset: str, train: ImageSet, test: ImageSet,
@@ -123,7 +122,7 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()}, step=result.step)
         version = publish.log_generator(nets.ema, train.vocabulary, nets.arch, run_dir,
                                         encoder_version)
-        promoted, why = publish.promote_if_better(version, scores["fd"], encoder_version)
+        promoted, why = publish.promote_if_better(version, scores[CHAMPION_METRIC], encoder_version)
         mlflow.set_tags({"stylecast.champion": str(promoted), "stylecast.champion_why": why})
     return {"run": run_dir.name, "run_dir": str(run_dir), "mlflow_run_id": run.info.run_id,
             "steps": result.step, "images_per_second": round(result.images_per_second, 1),
@@ -133,6 +132,7 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
 
 
 def train_encoder_command(settings: Settings, dataset: str, preset: str) -> dict:
+    encoder_preset(preset)  # an unknown name fails before minutes of loading
     check_reachable(settings.mlflow_tracking_uri)
     train = load(dataset, "train", settings)
     test = load(dataset, "test", settings, vocabulary=train.vocabulary)
@@ -164,6 +164,6 @@ def sample_command(settings: Settings, model: str, condition: str, n: int, out: 
     z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     images = sample(generator, z, labels)
     paths = write_pngs(images, out)
-    (out / "grid.png").write_bytes(png_bytes(grid(images)))
+    (out / "grid.png").write_bytes(png.encode(grid(images)))
     return {"model": model, "condition": condition, "n": len(paths), "out": str(out),
             "grid": str(out / "grid.png")}

@@ -25,7 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +40,8 @@ from gan.config import TrainConfig
 from gan.data import ImageSet, to_float, to_uint8
 from gan.images import grid
 from gan.networks import Discriminator, Generator, architecture
-from pipeline.errors import JobFailed
+from pipeline.core.device import torch_device
+from pipeline.core.errors import JobFailed
 
 GRID_SAMPLES = 64
 
@@ -91,14 +92,6 @@ class Networks:
                    {**arch, "d_width": cfg.d_width, "minibatch_std": cfg.minibatch_std})
 
 
-def resolve_device(requested: str) -> torch.device:
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return torch.device(requested)
-
-
 def _distributed() -> tuple[int, int]:
     """(rank, world size); initialises the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -131,138 +124,211 @@ def fixed_grid_inputs(cfg: TrainConfig, labels: torch.Tensor
     return z, labels[pick]
 
 
+@dataclass
+class Session:
+    """Everything one training run holds: networks (and their DDP / compiled wrappers),
+    optimisers, adaptive augmentation and the data RNG, plus the batches they draw."""
+
+    cfg: TrainConfig
+    data: ImageSet
+    nets: Networks
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    ada: AdaptiveAugment
+    data_rng: torch.Generator
+    device: torch.device
+    world: int
+    generator: nn.Module | None = None   # what the steps call: nets.* wrapped for DDP / compile
+    discriminator: nn.Module | None = None
+    critic: nn.Module | None = None      # the discriminator as the generator's step sees it
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, data: ImageSet, rank: int, world: int) -> Session:
+        torch.manual_seed(cfg.seed + rank)
+        nets = Networks.build(cfg, data)
+        data_rng = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+        betas = (cfg.beta1, cfg.beta2)
+        return cls(cfg, data, nets,
+                   torch.optim.Adam(nets.generator.parameters(), cfg.lr_g, betas),
+                   torch.optim.Adam(nets.discriminator.parameters(), cfg.lr_d, betas),
+                   AdaptiveAugment(cfg.augment, cfg.augment_target, cfg.augment_speed_kimg),
+                   data_rng, torch_device(cfg.device), world)
+
+    def restore(self, state_path: Path) -> int:
+        """Continue from a checkpoint; returns its step."""
+        state = checkpoint.load(state_path, self.nets.arch)
+        self.nets.generator.load_state_dict(state["generator"])
+        self.nets.discriminator.load_state_dict(state["discriminator"])
+        self.nets.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        _set_rng_state(state["rng"], self.data_rng)
+        self.ada.load_state_dict(state.get("augment", self.ada.state_dict()))  # older runs
+        return int(state["step"])
+
+    def place(self) -> None:
+        """Move the networks to the device and wrap them for DDP and ``torch.compile``."""
+        cfg, nets, cuda = self.cfg, self.nets, self.device.type == "cuda"
+        for module in (nets.generator, nets.discriminator, nets.ema):
+            module.to(self.device)
+            if cfg.channels_last:
+                module.to(memory_format=torch.channels_last)
+        generator, discriminator = nets.generator, nets.discriminator
+        if self.world > 1:
+            ids = [self.device.index] if cuda else None
+            generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids)
+            discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
+        # The generator's update needs the discriminator's gradient with respect to its
+        # input, not its weights: it runs frozen there, and outside DDP, whose reducer would
+        # otherwise wait for weight gradients that never come.
+        critic = nets.discriminator
+        if cfg.compile and cuda:
+            generator, discriminator = torch.compile(generator), torch.compile(discriminator)
+            critic = discriminator if self.world == 1 else torch.compile(critic)
+        self.generator, self.discriminator, self.critic = generator, discriminator, critic
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16,
+                              enabled=self.device.type == "cuda" and self.cfg.amp)
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real images and their conditions, some hidden as unknown (condition dropout)."""
+        cfg, data = self.cfg, self.data
+        index = torch.randint(len(data), (cfg.batch_size,), generator=self.data_rng)
+        images = to_float(data.images[index]).to(self.device, non_blocking=True)
+        if cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = drop_conditions(data.labels[index], cfg.condition_dropout, self.data_rng)
+        return images, labels.to(self.device)
+
+    def noise(self) -> torch.Tensor:
+        return torch.randn(self.cfg.batch_size, self.cfg.z_dim,
+                           generator=self.data_rng).to(self.device)
+
+    def step(self, step: int) -> tuple[float, float]:
+        """One discriminator and one generator update; returns (loss_d, loss_g)."""
+        cfg, ada = self.cfg, self.ada
+        real, labels = self.batch()
+        with self.autocast():
+            with torch.no_grad():  # no graph: under DDP a forward without backward must not sync
+                fake = self.generator(self.noise(), labels)
+            # Real and fake in one forward: one DDP reduction, one pass over the weights.
+            scores = self.discriminator(ada(torch.cat([real, fake.to(real.dtype)])),
+                                        torch.cat([labels, labels]), sets=2)
+            d_real, d_fake = scores.float().chunk(2)
+            ada.observe(d_real)
+            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        _, g_labels = self.batch()
+        with self.autocast(), frozen(self.nets.discriminator):
+            if cfg.mode_seeking:
+                g_labels = paired(g_labels)
+            z = self.noise()
+            fake = self.generator(z, g_labels)
+            loss_g = -self.critic(ada(fake), g_labels).float().mean()
+            if cfg.mode_seeking:
+                loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), z)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        _update_ema(self.nets.ema, self.nets.generator, ema_decay(cfg.ema_decay, step))
+        return loss_d.item(), loss_g.item()
+
+    def state(self, step: int) -> dict:
+        """The resumable training state, as the checkpoint stores it."""
+        nets = self.nets
+        return {"generator": nets.generator.state_dict(),
+                "discriminator": nets.discriminator.state_dict(),
+                "ema": nets.ema.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "rng": _rng_state(self.data_rng),
+                "augment": self.ada.state_dict(), "step": step, "architecture": nets.arch,
+                "vocabulary": self.data.vocabulary.to_json(), "config": self.cfg.to_json()}
+
+
+@dataclass
+class Tick:
+    """Loss totals since the last tick, and when it began."""
+
+    loss_d: float = 0.0
+    loss_g: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, losses: tuple[float, float]) -> None:
+        self.loss_d += losses[0]
+        self.loss_g += losses[1]
+
+    def metrics(self, cfg: TrainConfig, step: int, world: int, augment_p: float
+                ) -> dict[str, float]:
+        steps = (step - 1) % cfg.tick_steps + 1
+        seconds = time.perf_counter() - self.started
+        return {"loss_d": self.loss_d / steps, "loss_g": self.loss_g / steps,
+                "kimg": step * cfg.batch_size * world / 1000,
+                "images_per_second": steps * cfg.batch_size * world / seconds,
+                "augment_p": augment_p}
+
+
 def training_loop(cfg: TrainConfig, run_dir: Path, data: ImageSet,
                   tracker: Tracker | None = None, resume: bool = False,
                   on_tick: Callable[[int], None] | None = None) -> TrainResult:
     rank, world = _distributed()
-    device = resolve_device(cfg.device)
-    cuda = device.type == "cuda"
     tracker = tracker if tracker is not None and rank == 0 else NullTracker()
-    torch.manual_seed(cfg.seed + rank)
-    nets = Networks.build(cfg, data)
+    session = Session.build(cfg, data, rank, world)
     state_path = run_dir / checkpoint.STATE_FILE
-    data_rng = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
-    opt_g = torch.optim.Adam(nets.generator.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(nets.discriminator.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
-    ada = AdaptiveAugment(cfg.augment, cfg.augment_target, cfg.augment_speed_kimg)
     step = 0
     if resume:
-        state = checkpoint.load(state_path, nets.arch)
-        nets.generator.load_state_dict(state["generator"])
-        nets.discriminator.load_state_dict(state["discriminator"])
-        nets.ema.load_state_dict(state["ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        _set_rng_state(state["rng"], data_rng)
-        ada.load_state_dict(state.get("augment", ada.state_dict()))  # older runs lack it
-        step = int(state["step"])
+        step = session.restore(state_path)
         _truncate_ticks(run_dir, step)
-    for module in (nets.generator, nets.discriminator, nets.ema):
-        module.to(device)
-        if cfg.channels_last:
-            module.to(memory_format=torch.channels_last)
-    generator, discriminator = nets.generator, nets.discriminator
-    if world > 1:
-        ids = [device.index] if cuda else None
-        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids)
-        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
-    # The generator's update needs the discriminator's gradient with respect to its input,
-    # not its weights (about 40% of its time on CPU): it runs frozen there, and outside
-    # DDP, whose reducer would otherwise wait for weight gradients that never come.
-    critic = nets.discriminator
-    if cfg.compile and cuda:
-        generator, discriminator = torch.compile(generator), torch.compile(discriminator)
-        critic = discriminator if world == 1 else torch.compile(critic)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.amp)
+    session.place()
     grid_z, grid_labels = fixed_grid_inputs(cfg, data.labels)
-
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        """Real images and their conditions, some hidden as unknown (condition dropout)."""
-        index = torch.randint(len(data), (cfg.batch_size,), generator=data_rng)
-        images = to_float(data.images[index]).to(device, non_blocking=True)
-        if cfg.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        labels = drop_conditions(data.labels[index], cfg.condition_dropout, data_rng)
-        return images, labels.to(device)
-
-    def noise() -> torch.Tensor:
-        return torch.randn(cfg.batch_size, cfg.z_dim, generator=data_rng).to(device)
-
-    start = time.perf_counter()
-    started_at_step, totals, stopped_by = step, {"loss_d": 0.0, "loss_g": 0.0}, "max_kimg"
-    tick_start = time.perf_counter()
+    start, started_at_step, stopped_by = time.perf_counter(), step, "max_kimg"
+    tick = Tick()
     while step < cfg.max_steps:
-        real, labels = batch()
-        with autocast:
-            with torch.no_grad():  # no graph: under DDP a forward without backward must not sync
-                fake = generator(noise(), labels)
-            # Real and fake in one forward: one DDP reduction, one pass over the weights.
-            scores = discriminator(ada(torch.cat([real, fake.to(real.dtype)])),
-                                   torch.cat([labels, labels]), sets=2)
-            d_real, d_fake = scores.float().chunk(2)
-            ada.observe(d_real)
-            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        _, g_labels = batch()
-        with autocast, frozen(nets.discriminator):
-            if cfg.mode_seeking:
-                g_labels = paired(g_labels)
-            z = noise()
-            fake = generator(z, g_labels)
-            loss_g = -critic(ada(fake), g_labels).float().mean()
-            if cfg.mode_seeking:
-                loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), z)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        _update_ema(nets.ema, nets.generator, ema_decay(cfg.ema_decay, step))
-
-        values = (loss_d.item(), loss_g.item())
-        if not all(math.isfinite(v) and abs(v) < cfg.divergence_loss for v in values):
-            raise TrainingDiverged(
-                f"step {step + 1}: loss_d={values[0]:.4g} loss_g={values[1]:.4g}; training "
-                f"stopped, the last good checkpoint (step {_saved_step(state_path)}) is kept "
-                f"in {run_dir}")
-        totals["loss_d"] += values[0]
-        totals["loss_g"] += values[1]
+        losses = session.step(step)
+        _stop_if_diverged(losses, cfg, step, state_path, run_dir)
+        tick.add(losses)
         step += 1
         over_budget = (cfg.max_minutes is not None
                        and time.perf_counter() - start > cfg.max_minutes * 60)
         if step % cfg.tick_steps == 0 or step == cfg.max_steps or over_budget:
-            steps_in_tick = (step - 1) % cfg.tick_steps + 1
-            seconds = time.perf_counter() - tick_start
-            metrics = {"loss_d": totals["loss_d"] / steps_in_tick,
-                       "loss_g": totals["loss_g"] / steps_in_tick,
-                       "kimg": step * cfg.batch_size * world / 1000,
-                       "images_per_second": steps_in_tick * cfg.batch_size * world / seconds,
-                       "augment_p": ada.p}
+            metrics = tick.metrics(cfg, step, world, session.ada.p)
             if rank == 0:
-                recalibrate_batch_norm(nets.ema, cfg.z_dim, data.labels, device,
-                                       seed=cfg.seed + step)
-                checkpoint.save({"generator": nets.generator.state_dict(),
-                                 "discriminator": nets.discriminator.state_dict(),
-                                 "ema": nets.ema.state_dict(), "opt_g": opt_g.state_dict(),
-                                 "opt_d": opt_d.state_dict(), "rng": _rng_state(data_rng),
-                                 "augment": ada.state_dict(),
-                                 "step": step, "architecture": nets.arch,
-                                 "vocabulary": data.vocabulary.to_json(),
-                                 "config": cfg.to_json()}, state_path)
-                _append_tick(run_dir, step, metrics)
-                tracker.log_metrics(metrics, step)
-                tracker.log_image(grid(sample(nets.ema, grid_z, grid_labels, device)),
-                                  f"samples/step-{step:07d}.png")
+                _end_tick(session, step, metrics, state_path, run_dir, tracker,
+                          (grid_z, grid_labels))
             if on_tick:
                 on_tick(step)
-            totals, tick_start = {"loss_d": 0.0, "loss_g": 0.0}, time.perf_counter()
+            tick = Tick()
             if over_budget:
                 stopped_by = "max_minutes"
                 break
     seconds = time.perf_counter() - start
     seen = (step - started_at_step) * cfg.batch_size * world
     return TrainResult(run_dir, step, seen, seconds, seen / max(seconds, 1e-9), stopped_by)
+
+
+def _stop_if_diverged(losses: tuple[float, float], cfg: TrainConfig, step: int,
+                      state_path: Path, run_dir: Path) -> None:
+    if not all(math.isfinite(v) and abs(v) < cfg.divergence_loss for v in losses):
+        raise TrainingDiverged(
+            f"step {step + 1}: loss_d={losses[0]:.4g} loss_g={losses[1]:.4g}; training "
+            f"stopped, the last good checkpoint (step {_saved_step(state_path)}) is kept "
+            f"in {run_dir}")
+
+
+def _end_tick(session: Session, step: int, metrics: dict[str, float], state_path: Path,
+              run_dir: Path, tracker: Tracker, grid_inputs: tuple[torch.Tensor, torch.Tensor]
+              ) -> None:
+    """Rank 0, every tick: standing statistics, checkpoint, tick log, metrics, sample grid."""
+    cfg, nets = session.cfg, session.nets
+    recalibrate_batch_norm(nets.ema, cfg.z_dim, session.data.labels, session.device,
+                           seed=cfg.seed + step)
+    checkpoint.save(session.state(step), state_path)
+    _append_tick(run_dir, step, metrics)
+    tracker.log_metrics(metrics, step)
+    tracker.log_image(grid(sample(nets.ema, *grid_inputs, session.device)),
+                      f"samples/step-{step:07d}.png")
 
 
 def load_trained(cfg: TrainConfig, data: ImageSet, run_dir: Path) -> Networks:
@@ -315,9 +381,8 @@ def paired(labels: torch.Tensor) -> torch.Tensor:
     """The first half of the conditions twice: sample i and i + n/2 share a condition.
 
     Partners half a batch apart land in one group of the discriminator's minibatch-std
-    channel, so it sees when a condition's two noises gave alike images. Interleaved
-    partners (2i, 2i+1; never in one group) measured recall 0.37 against 0.46 after 1,367
-    CPU steps (one run each): that group is part of how the two terms work together."""
+    channel, so it sees when a condition's two noises gave alike images; interleaved
+    partners (never in one group) gave lower recall (benchmarks/results/gan.md)."""
     half = len(labels) // 2
     return torch.cat([labels[:half], labels[:half], labels[2 * half:]])
 
@@ -339,8 +404,8 @@ def recalibrate_batch_norm(generator: nn.Module, z_dim: int, labels: torch.Tenso
                            batch_size: int = 256) -> None:
     """Re-estimate the batch-norm statistics of the EMA generator from its own outputs
     (BigGAN's "standing statistics"). Its running averages are copied from the training
-    generator, whose weights differ from the averaged ones; sampling with those stale
-    statistics measured FD 171 vs 56 after 1k steps. Own RNG: training is not perturbed."""
+    generator, whose weights differ from the averaged ones, and sampling with those stale
+    statistics tripled FD (benchmarks/results/gan.md). Own RNG: training is not perturbed."""
     norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     for norm in norms:

@@ -17,7 +17,7 @@ AIRFLOW = [sys.executable, "-m", "airflow"]
 
 
 def environment(airflow_home: Path, stylecast_home: Path, **extra: str) -> dict[str, str]:
-    from conftest import inherited_env
+    from helpers import inherited_env
 
     return {**inherited_env(), "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),

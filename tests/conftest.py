@@ -1,30 +1,27 @@
-"""Shared fixtures: the real data under ../shared/data, and small generated manifests."""
+"""Shared fixtures: the real data, a home, a manifest builder, an MLflow server, a weekly store.
+
+Helpers that tests import live in ``helpers.py``."""
 
 from __future__ import annotations
 
-import io
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from PIL import Image
+from helpers import ManifestBuilder, cli_json, free_port, shared
 
-from pipeline.settings import Settings
+from pipeline.core.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-STYLECAST = [sys.executable, "-m", "pipeline.cli"]
+# Fixtures that start servers or train models: every test that uses one (directly or
+# through another fixture) is an integration test, left out by `make test-fast`.
+INTEGRATION_FIXTURES = {"mlflow_server", "weekly_store"}
 
 
-def shared(*parts: str) -> Path:
-    """A path under ../shared/data; fails (never skips) when the real data is missing."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"real test data missing: {path} (tests need ../shared/data beside the repo)")
-    return path
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture
@@ -44,79 +41,9 @@ def settings(home) -> Settings:
     return Settings(home=str(home), workers=2)
 
 
-def png_bytes(size=(32, 40), colour=(200, 30, 30), mode="RGB") -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, colour).save(out, format="PNG")
-    return out.getvalue()
-
-
-class ManifestBuilder:
-    """Writes images into ``root`` and rows into ``root/manifest.csv``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.rows: list[dict] = []
-        root.mkdir(parents=True, exist_ok=True)
-
-    def image(self, name: str, data: bytes) -> str:
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return name
-
-    def add(self, item_id: str, image: str = "", observed_at: str = "2025-04-02T10:00:00Z",
-            **attributes: str) -> None:
-        self.rows.append({"item_id": item_id, "image": image, "observed_at": observed_at,
-                          "source": "catalog", "colour": "red", **attributes})
-
-    def add_good(self, item_id: str, colour=(10, 120, 200), **kw) -> None:
-        self.add(item_id, self.image(f"img/{item_id}.png", png_bytes(colour=colour)), **kw)
-
-    def write(self, name: str = "manifest.csv") -> Path:
-        path = self.root / name
-        pd.DataFrame(self.rows).fillna("").to_csv(path, index=False)
-        return path
-
-
 @pytest.fixture
 def builder(tmp_path) -> ManifestBuilder:
     return ManifestBuilder(tmp_path / "drop")
-
-
-def inherited_env() -> dict[str, str]:
-    """This process's environment minus MLFLOW_TRACKING_URI: ``mlflow.set_tracking_uri()``
-    also writes that variable, so an in-process run of one test would otherwise send a later
-    subprocess's runs to that test's store. A test that wants a store passes it explicitly."""
-    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-
-
-def run_cli(args: list[str], home: Path, check: bool = False, **env: str,
-            ) -> subprocess.CompletedProcess:
-    environment = {**inherited_env(), "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2",
-                   **env}
-    return subprocess.run([*STYLECAST, *args], capture_output=True, text=True, env=environment,
-                          check=check, cwd=REPO, timeout=600)
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port never handed out before in this run.
-
-    The kernel may offer a just-released port again, and services asked for several ports at
-    once (SeaweedFS takes eight) bind them only later: two equal ones fail with "address
-    already in use".
-    """
-    import socket
-
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 @pytest.fixture(scope="session")
@@ -149,18 +76,6 @@ def mlflow_server(tmp_path_factory):
     process.wait(timeout=30)
 
 
-QUIET_MLFLOW = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-
-
-def cli_json(args: list[str], home: Path, **env: str) -> dict:
-    """Run a command that prints one JSON summary line; fail with its stderr otherwise."""
-    import json
-
-    result = run_cli(args, home, **{**QUIET_MLFLOW, **env})
-    assert result.returncode == 0, f"stylecast {' '.join(args)} failed:\n{result.stderr}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="session")
 def weekly_store(tmp_path_factory) -> dict:
     """A home ready for the weekly job: ~2 years of simulated weeks over real Fashion-MNIST
@@ -180,9 +95,3 @@ def weekly_store(tmp_path_factory) -> dict:
     return {"home": home, "drop": drop, "env": env, "weeks": weeks}
 
 
-def copy_home(store: dict, dest: Path) -> Path:
-    """A private copy of a prepared home (data, MLflow database and artifacts)."""
-    import shutil
-
-    shutil.copytree(store["home"], dest, ignore=shutil.ignore_patterns("_staging"))
-    return dest

@@ -11,9 +11,9 @@ import time
 
 import pytest
 from airflow_local import REPO, airflow, dags_test, environment, prepare, succeeded
-from conftest import cli_json, copy_home
+from helpers import cli_json, copy_home
 
-from pipeline.tasks import airflow_task
+from pipeline.jobs.tasks import airflow_task
 
 DAG_IDS = {"stylecast_ingest", "stylecast_weekly_report", "stylecast_gan_training"}
 
@@ -61,7 +61,7 @@ def test_airflow_ruff_rules_pass():
 
 
 def test_report_week_is_the_last_complete_week_or_the_requested_one():
-    from pipeline.tasks import report_week
+    from pipeline.jobs.tasks import report_week
 
     assert report_week("2025-04-07T06:00:00+00:00") == "2025-W14"   # Monday run: last week
     assert report_week("2025-04-09T12:00:00+00:00") == "2025-W14"   # mid-week manual run
@@ -75,8 +75,8 @@ def test_report_week_is_the_last_complete_week_or_the_requested_one():
 def test_bad_input_fails_for_good_and_a_down_service_is_retried(tmp_path, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipeline.errors import ServiceUnavailable
-    from pipeline.tasks import weekly_step
+    from pipeline.core.errors import ServiceUnavailable
+    from pipeline.jobs.tasks import weekly_step
 
     monkeypatch.setenv("STYLECAST_HOME", str(tmp_path / "empty"))
     with pytest.raises(AirflowFailException, match="no items"):
@@ -130,6 +130,7 @@ def airflow_env(weekly_store, tmp_path_factory):
     return {"env": env, "home": home, "store": weekly_store}
 
 
+@pytest.mark.integration
 def test_weekly_dag_runs_end_to_end_and_backfills_each_week_into_its_own_partition(
         airflow_env):
     env, home, weeks = airflow_env["env"], airflow_env["home"], airflow_env["store"]["weeks"]
@@ -173,6 +174,7 @@ def test_weekly_dag_runs_end_to_end_and_backfills_each_week_into_its_own_partiti
     assert compare.stdout.count(f"forecast-{weeks[-1]}") == 2
 
 
+@pytest.mark.integration
 def test_weekly_dag_without_a_gan_champion_still_reports(airflow_env, tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -189,6 +191,7 @@ def test_weekly_dag_without_a_gan_champion_still_reports(airflow_env, tmp_path):
     assert report["concepts"]["items"] == [] and "champion" in report["concepts"]["note"]
 
 
+@pytest.mark.integration
 def test_gan_training_dag_trains_registers_and_rejects_bad_params(airflow_env):
     env = airflow_env["env"]
     for bad in ({"max_kimg": -1}, {"dataset": "imagenet"}, {"seed": "one"},
@@ -213,6 +216,7 @@ def test_gan_training_dag_trains_registers_and_rejects_bad_params(airflow_env):
     assert run.data.params["seed"] == "3" and "final.fd" in run.data.metrics
 
 
+@pytest.mark.integration
 def test_ingest_dag_ingests_new_manifests_once(tmp_path, fmnist_dir):
     home, drop = tmp_path / "home", tmp_path / "drop"
     cli_json(["simulate", "--out", str(drop / "batch-1"), "--weeks", "3", "--items-per-week",

@@ -22,10 +22,10 @@ import sys
 import pytest
 from airflow_api import AirflowApi
 from airflow_local import server_environment
-from conftest import free_port
+from helpers import free_port
 from services import Service, start_airflow, start_postgres, wait_http
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 USER = "stylecast"
 
 

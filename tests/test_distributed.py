@@ -23,11 +23,11 @@ import time
 import pytest
 from airflow_api import AirflowApi
 from airflow_local import REPO, server_environment
-from conftest import cli_json, free_port, run_cli
+from helpers import cli_json, free_port, run_cli
 from services import Service, start_airflow, start_postgres, wait_http
 from test_deployment import check_gan_run
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 USER = "stylecast"
 BUCKET = "stylecast"
 ACCESS, SECRET = "stylecast-test", secrets.token_hex(16)
@@ -121,7 +121,7 @@ def cluster(weekly_store, tmp_path_factory):
              # A killed worker's task is declared lost after 30 s, not the default 5 min.
              "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
              "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pipeline.tasks.worker_hostname"},
+             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pipeline.jobs.tasks.worker_hostname"},
             root / "airflow", postgres.url("airflow"), api_port, "CeleryExecutor", USER)
         cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"],
                  root, **{k: v for k, v in env.items() if not k.startswith("AIRFLOW")})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.errors import UnusableInputError
-from pipeline.sources import fashion_mnist
+from pipeline.core import fashion_mnist
+from pipeline.core.errors import UnusableInputError
 
 
 def test_loads_all_70000_images_with_balanced_labels(fmnist_dir):

@@ -9,8 +9,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, shared
 from forecast_fixtures import seasonal_panel
+from helpers import run_cli, shared
 from mlflow.tracking import MlflowClient
 
 CONTRACT = ["unique_id", "ds", "model", "yhat", "yhat_lo_80", "yhat_hi_80", "yhat_lo_95",
@@ -141,6 +141,7 @@ def test_unreachable_mlflow_server_is_a_clear_error_before_any_output(series_fil
     assert not out.exists()
 
 
+@pytest.mark.integration
 def test_forecast_logs_to_a_running_mlflow_server(series_file, tmp_path, home, mlflow_server):
     done = run_cli(["forecast", str(series_file), "-h", "6", "--season-length", "12",
                     "--windows", "2", "--out", str(tmp_path / "f.csv")], home,

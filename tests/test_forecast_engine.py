@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared
 from forecast_fixtures import seasonal_panel
+from helpers import shared
 
 from forecasting import metrics, trend
 from forecasting.backtest import holdout_truth, split
 from forecasting.engine import DEFAULT_PICK, ENSEMBLES, BacktestResult, ForecastConfig, forecast
 from forecasting.models import StatsModel
-from pipeline.series import attribute_shares
+from pipeline.series.transforms import attribute_shares
 from pipeline.sources import streetstyle
 
 CONTRACT = ["unique_id", "ds", "model", "yhat", "yhat_lo_80", "yhat_hi_80", "yhat_lo_95",

@@ -13,7 +13,7 @@ from forecasting import data
 from forecasting.engine import ForecastConfig, forecast
 from forecasting.models import GlobalGBM, StatsModel
 from forecasting.run import read_series
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 
 def problems_by_series(prepared) -> dict[str, tuple[str, str]]:

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, inherited_env
 from forecast_fixtures import LastValue, seasonal_panel
+from helpers import REPO, inherited_env
 
 from forecasting import intervals, metrics
 from forecasting.backtest import cross_validation, seasonal_scale, split

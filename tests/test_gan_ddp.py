@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
-from conftest import REPO, inherited_env, shared
+import pytest
+from helpers import REPO, inherited_env, shared
 
 from gan.train import read_ticks
+
+pytestmark = pytest.mark.integration  # two training processes under torchrun
 
 
 def test_torchrun_two_processes_train_one_run(home):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from conftest import run_cli, shared
+from helpers import run_cli, shared
 
 from gan import checkpoint, evaluate, publish
 from gan.config import build
@@ -21,7 +21,7 @@ from gan.train import (
     read_ticks,
     training_loop,
 )
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +108,13 @@ def test_metrics_floor_model_ceiling_on_a_trained_vs_untrained_pair(fmnist, tmp_
 
 
 def test_empty_item_store_is_a_clear_error(tmp_path):
-    from pipeline.settings import Settings
+    from pipeline.core.settings import Settings
 
     with pytest.raises(UnusableInputError, match="no items under"):
         load("items", "train", Settings(home=str(tmp_path)))
 
 
+@pytest.mark.integration
 def test_cli_train_registers_aliases_then_samples(home, tmp_path, fmnist):
     first = run_cli(["gan", "train", "--preset", "baby", "--run-name", "first"], home)
     assert first.returncode == 0, first.stderr
@@ -186,7 +187,7 @@ def check_served_over_rest(home, tmp_path, z_dim: int) -> None:
     import sys
     import urllib.request
 
-    from conftest import free_port, inherited_env
+    from helpers import free_port, inherited_env
     from services import Service, wait_http
 
     port = free_port()

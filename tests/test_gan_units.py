@@ -11,7 +11,7 @@ from gan import checkpoint, metrics
 from gan.augment import AdaptiveAugment
 from gan.conditioning import Vocabulary, drop_conditions
 from gan.networks import Discriminator, Generator
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 VOCAB = Vocabulary.from_values({"articleType": ["Dresses", "Shirts"],
                                 "baseColour": ["Red", "Blue", "Black"]})

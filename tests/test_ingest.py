@@ -14,11 +14,12 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import png_bytes, run_cli, shared
 from PIL import Image
 
-from pipeline import ingest, storage
-from pipeline.settings import Settings
-from tests.conftest import png_bytes, run_cli, shared
+from pipeline import ingest
+from pipeline.core import storage
+from pipeline.core.settings import Settings
 
 
 def _snapshot(root) -> dict[str, bytes]:
@@ -255,7 +256,7 @@ def test_progress_hook_sees_every_row(builder, settings):
 
 DECODER_UNDER_A_TASK_HANDLER = """
 import os, signal, sys
-from pipeline.images import ImageLimits
+from pipeline.ingest.images import ImageLimits
 from pipeline.ingest.decode import Decoder
 
 root, parent = sys.argv[1], os.getpid()

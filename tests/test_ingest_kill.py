@@ -11,8 +11,7 @@ import time
 
 import duckdb
 import pyarrow.parquet as pq
-
-from tests.conftest import REPO, STYLECAST, inherited_env, run_cli
+from helpers import REPO, STYLECAST, inherited_env, run_cli
 
 
 def _simulate(tmp_path, home):

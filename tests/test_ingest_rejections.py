@@ -7,10 +7,11 @@ import json
 import os
 
 import pytest
+from helpers import png_bytes
 from PIL import Image
 
-from pipeline import ingest, storage
-from tests.conftest import png_bytes
+from pipeline import ingest
+from pipeline.core import storage
 
 
 def _jpeg(size=(48, 48)) -> bytes:

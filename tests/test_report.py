@@ -7,11 +7,11 @@ import shutil
 
 import duckdb
 import pytest
-from conftest import QUIET_MLFLOW, cli_json, copy_home, run_cli
+from helpers import QUIET_MLFLOW, cli_json, copy_home, run_cli
 
-from pipeline import weekly
+from pipeline.core.settings import Settings
+from pipeline.jobs import weekly
 from pipeline.report import render
-from pipeline.settings import Settings
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -125,8 +125,8 @@ def test_a_week_without_items_keeps_last_weeks_styles_without_reclustering(repor
                                                                            tmp_path):
     from datetime import timedelta
 
-    from pipeline import styles_job
-    from pipeline.weeks import iso_week, parse_week
+    from pipeline.core.weeks import iso_week, parse_week
+    from pipeline.styles import run as styles_job
 
     home = shutil.copytree(reported["home"], tmp_path / "home")
     settings = Settings(home=str(home))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date
 
 import numpy as np
 import pandas as pd
-from conftest import shared
+from helpers import REPO, shared
 
-from pipeline import tracking
-from pipeline.series import attribute_shares
-from pipeline.settings import Settings
+from pipeline.core import tracking
+from pipeline.core.settings import Settings
+from pipeline.series.transforms import attribute_shares
 from pipeline.simulate.run import draw
 from pipeline.simulate.scenario import random_scenario
 from pipeline.sources import streetstyle
@@ -60,7 +61,9 @@ def test_runs_are_tagged_and_a_retried_task_reuses_its_run(tmp_path, monkeypatch
     assert data.tags["airflow.dag_id"] == "weekly_trends"
     assert data.tags["stylecast.run_key"] == "weekly_trends/scheduled__2025-04-07/forecast"
     assert data.tags["stylecast.input_hash"] == "abc123"
-    assert len(data.tags["stylecast.git_commit"]) in (40, 7)  # a hash, or "unknown"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert data.tags["stylecast.git_commit"] == head, "the commit of the code that ran"
     monkeypatch.delenv("AIRFLOW_CTX_DAG_RUN_ID")
     with tracking.mlflow_run(settings, "stylecast-test", "manual", "abc123", {"h": 12}) as run:
         assert run.info.run_id != first, "outside Airflow every run is new"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import run_cli
 
-from pipeline.settings import Settings
-from tests.conftest import run_cli
+from pipeline.core.settings import Settings
 
 
 def test_defaults_put_everything_under_the_home(monkeypatch, tmp_path):

@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run_cli
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 from pipeline.simulate import scenario as scenarios
-from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    from tests.conftest import shared
+    from helpers import shared
 
     out = tmp_path_factory.mktemp("sim")
     env = {"FASHION_MNIST_DIR": str(shared("fashion-mnist"))}

@@ -16,14 +16,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli, shared
+from helpers import run_cli, shared
 from sklearn.metrics import adjusted_rand_score
 
-from pipeline import concepts, embed
-from pipeline.neighbours import nearest, unit_rows
-from pipeline.series import item_attribute_shares, style_shares
-from pipeline.settings import Settings
-from pipeline.weeks import iso_week
+from pipeline.concepts import transforms as concepts
+from pipeline.core.settings import Settings
+from pipeline.core.weeks import iso_week
+from pipeline.embed.neighbours import nearest, unit_rows
+from pipeline.embed.run import read_embeddings
+from pipeline.series.transforms import item_attribute_shares, style_shares
 
 QUIET = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
@@ -47,6 +48,7 @@ def store(tmp_path_factory):
     return {"home": home, "drop": drop, "env": env, "encoder": trained, "embedded": embedded}
 
 
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_embed_writes_one_versioned_vector_per_item_and_only_recomputes_what_changed(store):
     home, env = store["home"], store["env"]
     manifest = pd.read_csv(store["drop"] / "manifest.csv", dtype=str)
@@ -65,6 +67,7 @@ def test_embed_writes_one_versioned_vector_per_item_and_only_recomputes_what_cha
     assert again["computed"] == 0 and again["reused"] == len(manifest)
 
 
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_undecodable_item_is_quarantined_and_the_rest_embedded(store, tmp_path):
     # A copy of one week whose stored image bytes are damaged for one item.
     home = tmp_path / "home"
@@ -95,6 +98,7 @@ def _copy_artifacts(src, dst):
             shutil.copytree(src / name, dst / name)
 
 
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_attribute_series_reproduce_the_planted_shares(store):
     home, drop = store["home"], store["drop"]
     built = last_json(run_cli(["series"], home, **store["env"]))
@@ -125,6 +129,7 @@ def styled(store):
     return {"weeks": weeks, "first": first, "second": second}
 
 
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_styles_recover_the_planted_designs_and_keep_their_ids(store, styled):
     home, env = store["home"], store["env"]
     weeks, first, second = styled["weeks"], styled["first"], styled["second"]
@@ -161,6 +166,7 @@ def test_styles_recover_the_planted_designs_and_keep_their_ids(store, styled):
     assert style_series["ds"].nunique() == len(weeks)
 
 
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_mixed_encoder_versions_are_refused(store, tmp_path):
     settings = Settings(home=str(tmp_path / "home"))
     week_dirs = sorted((store["home"] / "embeddings").glob("week=*"))[:2]
@@ -171,12 +177,13 @@ def test_mixed_encoder_versions_are_refused(store, tmp_path):
         dest = tmp_path / "home" / "embeddings" / week_dir.name
         dest.mkdir(parents=True)
         pq.write_table(table, dest / "part-0.parquet")
-    from pipeline.errors import UnusableInputError
+    from pipeline.core.errors import UnusableInputError
 
     with pytest.raises(UnusableInputError, match="encoder versions 1, 2 are mixed"):
-        embed.read(settings)
+        read_embeddings(settings)
 
 
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_an_encoder_for_other_images_is_refused(store, tmp_path):
     home = tmp_path / "home"
     env = {**store["env"]}
@@ -265,6 +272,7 @@ def test_concepts_from_trends_prefer_rising_values_the_gan_knows():
     assert concepts.conditions_from_trends(falling, vocabulary, top=1) == ["category=Coat"]
 
 
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_concepts_placed_among_styles_with_a_trained_generator(store, styled):
     home, env = store["home"], store["env"]
     last_json(run_cli(["gan", "train", "--preset", "baby", "--run-name", "c"], home, **env))
@@ -284,7 +292,7 @@ def test_concepts_placed_among_styles_with_a_trained_generator(store, styled):
 
 
 def test_exact_neighbours_match_brute_force_across_blocks(monkeypatch):
-    import pipeline.neighbours as neighbours
+    import pipeline.embed.neighbours as neighbours
 
     monkeypatch.setattr(neighbours, "BLOCK_ROWS", 7)  # many blocks, a partial last one
     rng = np.random.default_rng(1)
@@ -300,7 +308,7 @@ def test_exact_neighbours_match_brute_force_across_blocks(monkeypatch):
 def test_descriptions_name_the_most_specific_distinctive_values():
     from collections import Counter
 
-    from pipeline.styles import coarser_attributes, describe
+    from pipeline.styles.transforms import coarser_attributes, describe
 
     rows = ([{"articleType": "Tshirts", "subCategory": "Topwear", "colour": "Red"}] * 30
             + [{"articleType": "Tshirts", "subCategory": "Topwear", "colour": "Blue"}] * 10

@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.weeks import (
+from pipeline.core.weeks import (
     day_month_ambiguous,
     iso_week,
     iso_weeks,

@@ -13,11 +13,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from pipeline import storage
-from pipeline.images import ImageLimits, ImageRejected, NormalisedImage, normalise
+from pipeline.core import storage
+from pipeline.core.settings import is_local
+from pipeline.core.workers import reset_inherited_signals
+from pipeline.ingest.images import ImageLimits, ImageRejected, NormalisedImage, normalise
 from pipeline.ingest.paths import resolve
-from pipeline.settings import is_local
-from pipeline.workers import reset_inherited_signals
 
 Outcome = NormalisedImage | ImageRejected
 Job = tuple[int, str]  # (manifest row, image reference)

@@ -6,8 +6,8 @@ import functools
 import os
 from pathlib import PurePosixPath
 
-from pipeline.images import ImageRejected
-from pipeline.settings import is_local, local_path
+from pipeline.core.settings import is_local, local_path
+from pipeline.ingest.images import ImageRejected
 
 REMOTE_PROTOCOLS = ("s3://", "gs://", "gcs://", "abfs://", "az://", "memory://", "http://",
                     "https://")

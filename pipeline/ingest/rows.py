@@ -7,8 +7,8 @@ import json
 
 import pandas as pd
 
+from pipeline.core.weeks import day_month_ambiguous, iso_weeks, to_utc
 from pipeline.sources.manifest import attribute_columns
-from pipeline.weeks import day_month_ambiguous, iso_weeks, to_utc
 
 
 def prepare(manifest: pd.DataFrame, default_source: str, first_row: int = 0) -> pd.DataFrame:

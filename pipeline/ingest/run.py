@@ -17,14 +17,14 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import storage
-from pipeline.errors import UnusableInputError
-from pipeline.images import ImageLimits, ImageRejected
+from pipeline.core import layout, storage
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.schemas import DUPLICATES, QUARANTINE
+from pipeline.core.settings import Settings, is_local, local_path
 from pipeline.ingest.decode import Decoder
+from pipeline.ingest.images import ImageLimits, ImageRejected
 from pipeline.ingest.rows import label_identity, prepare
 from pipeline.ingest.writer import WeeklyItemWriter
-from pipeline.schemas import DUPLICATES, QUARANTINE
-from pipeline.settings import Settings, is_local, local_path
 from pipeline.sources.manifest import read_manifest
 
 CHUNK_ROWS = 20_000
@@ -88,7 +88,7 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     if "image" in raw.columns and (raw["image"].astype(str).str.strip() != "").any():
         _check_images_root(images_root)
 
-    items_root = settings.path("items")
+    items_root = settings.path(layout.ITEMS)
     summary = IngestSummary(total=len(raw), manifest_key=manifest_key)
     if progress:
         progress.start(len(raw))
@@ -128,13 +128,13 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
         summary.ingested = writer.rows_added
         summary.weeks = writer.commit()
 
-    _replace(settings.path("quarantine"), manifest_key, quarantine, QUARANTINE)
-    _replace(settings.path("duplicates"), manifest_key, duplicates, DUPLICATES)
+    _replace(settings.path(layout.QUARANTINE), manifest_key, quarantine, QUARANTINE)
+    _replace(settings.path(layout.DUPLICATES), manifest_key, duplicates, DUPLICATES)
     summary.duplicates = len(duplicates)
     summary.quarantined = len(quarantine)
     summary.by_reason = dict(sorted(reasons.items()))
     storage.write_bytes_atomic(summary.to_json().encode(),
-                               settings.path("ingest-log", f"{manifest_key}.json"))
+                               layout.ingest_log(settings, manifest_key))
     return summary
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import storage
-from pipeline.schemas import ITEMS
+from pipeline.core import layout, storage
+from pipeline.core.schemas import ITEMS
 
 ROW_GROUP_ROWS = 512
 MAX_BUFFERED_ROWS = 4096  # across all weeks: bounds memory when a drop spans many weeks
@@ -19,7 +19,7 @@ COMPRESSION = {name: "none" if name == "image_png" else "zstd" for name in ITEMS
 
 
 def item_file(items_root: str, week: str, manifest_key: str) -> str:
-    return storage.join(items_root, f"week={week}", f"part-{manifest_key}.parquet")
+    return storage.join(items_root, layout.week_partition(week), f"part-{manifest_key}.parquet")
 
 
 class WeeklyItemWriter:
@@ -70,8 +70,8 @@ class WeeklyItemWriter:
             storage.commit_file(self.staging / f"{week}.parquet",
                                 item_file(self.items_root, week, self.manifest_key))
         own = f"part-{self.manifest_key}.parquet"
-        for stale in storage.list_files(self.items_root, f"week=*/{own}"):
-            if stale.split("/")[-2].removeprefix("week=") not in weeks:
+        for stale in storage.list_files(self.items_root, f"{layout.week_partition('*')}/{own}"):
+            if layout.partition_week(stale.removeprefix(self.items_root)) not in weeks:
                 storage.remove(stale)
         return weeks
 

@@ -7,7 +7,6 @@ whole, so a reader never sees half a report; a re-run replaces it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.compute as pc
 
-from pipeline import storage
+from pipeline.core import layout, storage
+from pipeline.core.settings import Settings
+from pipeline.core.weeks import parse_week
 from pipeline.report import charts, content, render
-from pipeline.settings import Settings
-from pipeline.weeks import parse_week
 
 EXPERIMENT = "stylecast-report"
 
@@ -31,50 +30,51 @@ def _frame(uri: str) -> pd.DataFrame | None:
 
 
 def gather(settings: Settings, week: str) -> content.ReportInputs:
-    from pipeline import concepts_job, styles_job, weekly
-    from pipeline.errors import UnusableInputError
+    from pipeline.concepts.run import concepts_file
+    from pipeline.core.errors import UnusableInputError
+    from pipeline.styles.run import read_styles
 
     def weekly_file(dataset: str, name: str) -> pd.DataFrame | None:
-        return _frame(weekly.week_path(settings, dataset, week, name))
+        return _frame(layout.week_path(settings, dataset, week, name))
 
     inputs = content.ReportInputs(week=week)
-    inputs.history = weekly_file("series", "series.parquet")
-    inputs.forecasts = weekly_file("forecasts", "forecasts.parquet")
-    inputs.trends = weekly_file("forecasts", "trends.csv")
-    inputs.backtest = weekly_file("forecasts", "backtest.csv")
-    inputs.problems = weekly_file("forecasts", "problems.csv")
+    inputs.history = weekly_file(layout.SERIES, "series.parquet")
+    inputs.forecasts = weekly_file(layout.FORECASTS, "forecasts.parquet")
+    inputs.trends = weekly_file(layout.FORECASTS, "trends.csv")
+    inputs.backtest = weekly_file(layout.FORECASTS, "backtest.csv")
+    inputs.problems = weekly_file(layout.FORECASTS, "problems.csv")
     for frame in (inputs.history, inputs.forecasts):
         if frame is not None:
             frame["ds"] = pd.to_datetime(frame["ds"])
     try:
-        inputs.styles = styles_job.read_styles(settings, week).to_pandas()
+        inputs.styles = read_styles(settings, week).to_pandas()
     except UnusableInputError:
         inputs.styles = None
-    inputs.concepts = _frame(concepts_job.concepts_file(settings, week))
+    inputs.concepts = _frame(concepts_file(settings, week))
     if inputs.concepts is None:
         inputs.concepts_note = ("No generated concepts: there is no GAN champion yet (train "
                                 "one with the stylecast_gan_training DAG or `stylecast gan "
                                 "train`), or the concepts step has not run for this week.")
-    items = storage.read_table(settings.path("items"), columns=["iso_week"])
+    items = storage.read_table(settings.path(layout.ITEMS), columns=["iso_week"])
     if items is not None:
         weeks = items["iso_week"].to_pandas()
         inputs.weekly_items = weeks[weeks <= week].value_counts().sort_index()
-    duplicates = storage.read_table(settings.path("duplicates"), columns=["item_id"])
+    duplicates = storage.read_table(settings.path(layout.DUPLICATES), columns=["item_id"])
     inputs.duplicates = 0 if duplicates is None else duplicates.num_rows
-    quarantine = storage.read_table(settings.path("quarantine"), columns=["reason"])
+    quarantine = storage.read_table(settings.path(layout.QUARANTINE), columns=["reason"])
     if quarantine is not None:
         inputs.quarantined = dict(Counter(quarantine["reason"].to_pylist()))
     return inputs
 
 
 def _image_name(key: str) -> str:
-    return "img/" + hashlib.sha1(key.encode()).hexdigest()[:16] + ".png"
+    return "img/" + layout.content_key(key.encode()) + ".png"
 
 
 def _item_pngs(settings: Settings, item_ids: set[str]) -> dict[str, bytes]:
     if not item_ids:
         return {}
-    table = storage.read_table(settings.path("items"), columns=["item_id", "image_png"],
+    table = storage.read_table(settings.path(layout.ITEMS), columns=["item_id", "image_png"],
                                filter=pc.field("item_id").isin(sorted(item_ids)))
     return {i: png for i, png in zip(table["item_id"].to_pylist(),
                                      table["image_png"].to_pylist(), strict=True) if png}
@@ -124,15 +124,15 @@ def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
 def build_report(settings: Settings, week: str, track: bool = True) -> dict[str, object]:
     parse_week(week)
     if track:  # an unreachable server fails now, not after the rendering
-        from pipeline.tracking import check_reachable
+        from pipeline.core.tracking import check_reachable
 
         check_reachable(settings.mlflow_tracking_uri)
     inputs = gather(settings, week)
     generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = content.build(inputs, generated_at)
-    dest = settings.path("reports", week)
-    digest = hashlib.sha256(json.dumps({**report, "generated_at": None}, sort_keys=True,
-                                       default=str).encode()).hexdigest()[:16]
+    dest = settings.path(layout.REPORTS, week)
+    digest = layout.content_key(json.dumps({**report, "generated_at": None}, sort_keys=True,
+                                           default=str).encode())
     with storage.staging_dir(settings.home, f"report-{week}") as staging:
         folder = staging / week
         render_files(settings, inputs, report, folder)
@@ -146,7 +146,7 @@ def build_report(settings: Settings, week: str, track: bool = True) -> dict[str,
 
 
 def _log(settings: Settings, week: str, folder: Path, report: dict, digest: str) -> str:
-    from pipeline.tracking import mlflow_run
+    from pipeline.core.tracking import mlflow_run
 
     with mlflow_run(settings, EXPERIMENT, f"report-{week}", digest, {"week": week}) as run:
         import mlflow
@@ -164,6 +164,6 @@ def _log(settings: Settings, week: str, folder: Path, report: dict, digest: str)
 
 
 def summary_markdown(settings: Settings, week: str) -> str:
-    return storage.read_bytes(storage.join(settings.path("reports", week), "summary.md")
+    return storage.read_bytes(storage.join(settings.path(layout.REPORTS, week), "summary.md")
                               ).decode()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.errors import UnusableInputError
-from pipeline.sources import fashion_mnist
+from pipeline.core import fashion_mnist
+from pipeline.core.errors import UnusableInputError
 from pipeline.sources.manifest import read_manifest
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 WEEKS_PER_YEAR = 52.1775
 
@@ -69,7 +69,7 @@ class Scenario:
 
 
 def default_path() -> Path:
-    return Path(str(resources.files("pipeline") / "scenarios" / "fashion-mnist.yaml"))
+    return Path(str(resources.files("pipeline.simulate") / "scenarios" / "fashion-mnist.yaml"))
 
 
 def load(path: Path | None = None) -> Scenario:

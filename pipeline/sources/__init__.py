@@ -1,1 +1,1 @@
-"""Data sources: each turns a real data set into the manifest contract of DESIGN.md."""
+"""Data sources: each turns a real data set into the manifest contract (see ``manifest``)."""

@@ -7,12 +7,10 @@ column is an attribute and is kept.
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 
-from pipeline import storage
-from pipeline.errors import UnusableInputError
+from pipeline.core import layout, storage
+from pipeline.core.errors import UnusableInputError
 
 REQUIRED_COLUMNS = ("item_id", "observed_at")
 RESERVED_COLUMNS = ("item_id", "image", "observed_at", "source")
@@ -40,7 +38,7 @@ def read_manifest(uri: str) -> tuple[pd.DataFrame, str]:
     if frame.columns.duplicated().any():
         dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise UnusableInputError(f"manifest {uri}: duplicated column(s) {', '.join(dupes)}")
-    return frame, hashlib.sha256(raw).hexdigest()[:16]
+    return frame, layout.content_key(raw)
 
 
 def _parse(raw: bytes, uri: str) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 SEASON_MID_DATE = {"Winter": "01-15", "Spring": "04-15", "Summer": "07-15", "Fall": "10-15"}
 ATTRIBUTES = ("gender", "masterCategory", "subCategory", "articleType", "baseColour",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import UnusableInputError
+from pipeline.core.errors import UnusableInputError
 
 ATTRIBUTES = (
     "clothing_pattern", "major_color", "wearing_necktie", "collar_presence", "wearing_scarf",

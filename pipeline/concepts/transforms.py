@@ -1,7 +1,7 @@
 """Generated designs placed among real styles: nearest style, novelty, nearest real items.
 
 A concept is a GAN sample for a condition (``category=Dress``). It is brought into item
-format exactly as an ingested photo is (``pipeline.images.normalise``), embedded with the
+format exactly as an ingested photo is (``pipeline.ingest.images.normalise``), embedded with the
 same encoder version as the styles, and then:
 
 * its style is the nearest style centroid;
@@ -15,14 +15,14 @@ same encoder version as the styles, and then:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from pipeline.neighbours import nearest
+from pipeline.core import png
+from pipeline.embed.neighbours import nearest
 
 NEAREST_REAL = 3
 TOO_CLOSE_QUANTILE = 0.05
@@ -73,16 +73,11 @@ def place(generated: np.ndarray, space: RealSpace) -> pd.DataFrame:
 
 def to_item_pngs(images_uint8) -> list[bytes]:
     """Generator output (N, C, H, W) uint8 -> item-format PNGs, as an ingested photo would be."""
-    from PIL import Image
+    from gan.images import to_pixels
+    from pipeline.ingest.images import ImageLimits, normalise
 
-    from pipeline.images import ImageLimits, normalise
-
-    pngs = []
-    for pixels in images_uint8.permute(0, 2, 3, 1).cpu().numpy():
-        out = io.BytesIO()
-        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out, "PNG")
-        pngs.append(normalise(out.getvalue(), ImageLimits(min_side=1)).png)
-    return pngs
+    return [normalise(png.encode(pixels), ImageLimits(min_side=1)).png
+            for pixels in to_pixels(images_uint8)]
 
 
 def conditions_from_trends(trends: pd.DataFrame, vocabulary: dict[str, Sequence[str]],

@@ -18,24 +18,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import embed, storage, styles
-from pipeline.errors import UnusableInputError
-from pipeline.neighbours import unit_rows
-from pipeline.schemas import EMBEDDING_DIM
-from pipeline.settings import Settings
-from pipeline.weeks import iso_week, parse_week
+from pipeline.core import layout, storage
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.names import EMBEDDING_DIM
+from pipeline.core.settings import Settings
+from pipeline.core.weeks import iso_week, parse_week
+from pipeline.embed.neighbours import unit_rows
+from pipeline.embed.run import read_embeddings
+from pipeline.embed.transforms import vectors_of
+from pipeline.styles import DEFAULT_WINDOW_WEEKS, transforms
 
-DEFAULT_WINDOW_WEEKS = 26
 DEFAULT_CANDIDATES = tuple(range(4, 25, 2))
 REPRESENTATIVES = 6
 
 
 def styles_file(settings: Settings, week: str, name: str = "styles") -> str:
-    return settings.path("styles", f"week={week}", f"{name}.parquet")
+    return layout.week_path(settings, layout.STYLES, week, f"{name}.parquet")
 
 
 def style_weeks(settings: Settings) -> list[str]:
-    return storage.partition_weeks(settings.path("styles"), "week=*/styles.parquet")
+    return storage.partition_weeks(settings.path(layout.STYLES), "styles.parquet")
 
 
 def read_styles(settings: Settings, week: str | None = None, active_only: bool = True
@@ -43,14 +45,14 @@ def read_styles(settings: Settings, week: str | None = None, active_only: bool =
     """The styles of ``week``, or of the latest week at or before it; a clear error if none."""
     known = [w for w in style_weeks(settings) if week is None or w <= week]
     if not known:
-        raise UnusableInputError(f"no styles under {settings.path('styles')}"
+        raise UnusableInputError(f"no styles under {settings.path(layout.STYLES)}"
                                  f"{' up to ' + week if week else ''}: run stylecast styles")
     table = pq.read_table(io.BytesIO(storage.read_bytes(styles_file(settings, known[-1]))))
     return table.filter(pc.equal(table["status"], "active")) if active_only else table
 
 
 def centroids_of(table: pa.Table) -> np.ndarray:
-    return embed.vectors_of(table.rename_columns(
+    return vectors_of(table.rename_columns(
         ["vector" if c == "centroid" else c for c in table.column_names]))
 
 
@@ -61,15 +63,12 @@ def window_weeks(week: str, available: list[str], length: int) -> list[str]:
 
 
 def embedded_weeks(settings: Settings) -> list[str]:
-    weeks = storage.partition_weeks(settings.path("embeddings"))
-    if not weeks:
-        raise UnusableInputError(f"no embeddings under {settings.path('embeddings')}: run "
-                                 "stylecast embed first")
-    return weeks
+    return storage.required_weeks(settings.path(layout.EMBEDDINGS), "embeddings",
+                                  "stylecast embed")
 
 
 def _attributes(settings: Settings, weeks: list[str]) -> dict[str, dict[str, str]]:
-    table = storage.read_table(settings.path("items"), columns=["item_id", "attributes"],
+    table = storage.read_table(settings.path(layout.ITEMS), columns=["item_id", "attributes"],
                                filter=storage.in_weeks(weeks))
     return {item: dict(pairs or []) for item, pairs in zip(
         table["item_id"].to_pylist(), table["attributes"].to_pylist(), strict=True)}
@@ -79,7 +78,7 @@ def _previous(settings: Settings, week: str) -> tuple[pa.Table | None, int]:
     """Last week's active styles (if any) and the next style number unused before ``week``
     (so re-running a week reproduces its IDs)."""
     earlier = [w for w in style_weeks(settings) if w < week]
-    every = [styles.id_number(s) for w in earlier for s in pq.read_table(
+    every = [transforms.id_number(s) for w in earlier for s in pq.read_table(
         io.BytesIO(storage.read_bytes(styles_file(settings, w))), columns=["style_id"]
     )["style_id"].to_pylist()]
     next_number = max(every, default=0) + 1
@@ -95,15 +94,15 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
     weeks = window_weeks(week, available, window)
     if not weeks:
         raise UnusableInputError(f"no embedded items in the {window} weeks up to {week}")
-    table = embed.read(settings, weeks)
+    table = read_embeddings(settings, weeks)
     version = table["model_version"][0].as_py()
     previous, next_number = _previous(settings, week)
     if previous is not None and previous["model_version"][0].as_py() != version:
         previous = None  # another encoder's space: last week's centroids cannot seed or match
     old_centroids = None if previous is None else centroids_of(previous)
-    vectors = embed.vectors_of(table)
-    found = styles.discover(vectors, candidates, old_centroids, k, seed)
-    ids, retired, _ = styles.match_ids(
+    vectors = vectors_of(table)
+    found = transforms.discover(vectors, candidates, old_centroids, k, seed)
+    ids, retired, _ = transforms.match_ids(
         found.centroids, np.zeros((0, EMBEDDING_DIM)) if previous is None else old_centroids,
         [] if previous is None else previous["style_id"].to_pylist(), next_number)
 
@@ -116,12 +115,12 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
         for name, value in row.items():
             if value:
                 overall.setdefault(name, Counter())[value] += 1
-    implied = styles.coarser_attributes(members)
-    reps, spread = styles.representatives(unit, found.labels, found.centroids, REPRESENTATIVES)
+    implied = transforms.coarser_attributes(members)
+    reps, spread = transforms.representatives(unit, found.labels, found.centroids, REPRESENTATIVES)
     records = []
     for s, style in enumerate(ids):
         inside = np.flatnonzero(found.labels == s)
-        text, dominant = styles.describe([members[i] for i in inside], overall, implied)
+        text, dominant = transforms.describe([members[i] for i in inside], overall, implied)
         records.append({"style_id": style, "status": "active", "size": len(inside),
                         "share": len(inside) / len(item_ids), "description": text,
                         "dominant_json": json.dumps(dominant), "spread": float(spread[s]),
@@ -140,7 +139,7 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
     storage.write_table(member_table, styles_file(settings, week, "members"))
     storage.write_table(styles_table, styles_file(settings, week))
     return {"week": week, "window": [weeks[0], weeks[-1]], "items": len(item_ids),
-            "styles": found.k, "new": [i for i in ids if styles.id_number(i) >= next_number],
+            "styles": found.k, "new": [i for i in ids if transforms.id_number(i) >= next_number],
             "retired": retired, "model_version": version,
             "silhouette": {str(c): round(v, 4) for c, v in found.silhouette.items()},
             "descriptions": {r["style_id"]: r["description"] for r in records

@@ -11,11 +11,9 @@ import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings
-from pipeline.weeks import iso_week, parse_week
-
-WEEKLY_STEPS = ("embed", "styles", "series", "forecast", "concepts", "report")
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.settings import Settings
+from pipeline.core.weeks import iso_week, parse_week
 
 
 def airflow_task(function: Callable) -> Callable:
@@ -30,8 +28,8 @@ def airflow_task(function: Callable) -> Callable:
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
-            from pipeline.storage import check_store
-            from pipeline.workers import allow_child_processes
+            from pipeline.core.storage import check_store
+            from pipeline.core.workers import allow_child_processes
 
             allow_child_processes()
             check_store(Settings.from_env().home)
@@ -60,7 +58,7 @@ def report_week(logical_date: str | None, requested: str | None = None) -> str:
 
 @airflow_task
 def weekly_step(step: str, week: str) -> dict:
-    from pipeline import weekly
+    from pipeline.jobs import weekly
 
     functions = {"embed": weekly.embed_step, "styles": weekly.styles_step,
                  "series": weekly.series_step, "forecast": weekly.forecast_step,
@@ -108,16 +106,13 @@ def _run_exists(name: str | None) -> bool:
 @airflow_task
 def new_manifests(drop: str) -> list[str]:
     """Manifests in the drop folder not ingested yet (by content key)."""
-    import hashlib
-
-    from pipeline import storage
+    from pipeline.core import layout, storage
 
     settings = Settings.from_env()
     found = [f for pattern in ("*.csv", "*.parquet")
              for f in storage.list_files(drop, pattern)]
-    # The ingest names its log after the manifest's content hash (sources.manifest).
-    done = {f for f in found if storage.exists(settings.path(
-        "ingest-log", hashlib.sha256(storage.read_bytes(f)).hexdigest()[:16] + ".json"))}
+    done = {f for f in found if storage.exists(
+        layout.ingest_log(settings, layout.content_key(storage.read_bytes(f))))}
     return [f for f in found if f not in done]
 
 

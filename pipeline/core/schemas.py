@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.storage import with_schema_version
+from pipeline.core.names import EMBEDDING_DIM
+from pipeline.core.storage import with_schema_version
 
 ITEMS_SCHEMA_VERSION = 1
 
@@ -42,7 +43,6 @@ DUPLICATES = pa.schema([
 ])
 
 EMBEDDINGS_SCHEMA_VERSION = 1
-EMBEDDING_DIM = 128  # the catalogue encoder's penultimate layer (gan.encoder.EMBEDDING_DIM)
 
 EMBEDDINGS = with_schema_version(pa.schema([
     pa.field("item_id", pa.string(), nullable=False),

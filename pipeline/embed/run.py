@@ -20,13 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import storage
-from pipeline.errors import UnusableInputError
-from pipeline.schemas import EMBEDDING_DIM, EMBEDDINGS, QUARANTINE
-from pipeline.settings import Settings
+from pipeline.core import layout, storage
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.names import EMBEDDING_DIM
+from pipeline.core.schemas import EMBEDDINGS, QUARANTINE
+from pipeline.core.settings import Settings
+from pipeline.embed import DEFAULT_BATCH
+from pipeline.embed.transforms import decode_png, embed_images, vectors_of
 
 ENCODER_DATASET = "items"  # registry alias of the encoder trained on ingested items
-DEFAULT_BATCH = 256
 UNDECODABLE = "undecodable_at_embed"
 
 
@@ -48,36 +50,12 @@ class EmbedSummary:
                            "seconds": round(self.seconds, 2), "items_per_second": round(rate, 1)})
 
 
-def decode_png(png: bytes, channels: int, resolution: int) -> np.ndarray:
-    """Item PNG -> uint8 (C, H, W); raises ValueError for anything undecodable or misfit."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(png)) as image:
-            pixels = np.array(image.convert("L" if channels == 1 else "RGB"))  # writable
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"cannot decode stored image: {err}") from None
-    if pixels.shape[:2] != (resolution, resolution):
-        raise ValueError(f"image is {pixels.shape[1]}x{pixels.shape[0]}, "
-                         f"encoder expects {resolution}x{resolution}")
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
-
-
-def embed_images(encoder, images: np.ndarray, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
-    """uint8 (N, C, H, W) -> float32 (N, 128), batched inference without gradients."""
-    import torch
-
-    if len(images) == 0:
-        return np.zeros((0, EMBEDDING_DIM), np.float32)
-    return encoder.embed(torch.from_numpy(images), batch_size).numpy().astype(np.float32)
-
-
 def load_encoder(settings: Settings, model_version: str | None = None):
     """The items encoder and its version; a clear error when there is none or it cannot fit."""
     import mlflow
 
     from gan import publish
-    from pipeline.tracking import check_reachable
+    from pipeline.core.tracking import check_reachable
 
     check_reachable(settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
@@ -102,7 +80,7 @@ def _week_items(settings: Settings, week: str, columns: list[str],
     """One week's items that have an image (``width`` is null for label-only rows), read
     from the week's own partition: on an object store, scanning every partition with a
     filter would cost a listing per week."""
-    table = storage.read_table(settings.path("items", f"week={week}"),
+    table = storage.read_table(layout.week_path(settings, layout.ITEMS, week),
                                columns=[*columns, "width"],
                                filter=pc.field("item_id").isin(items) if items else None)
     if table is None:
@@ -124,13 +102,7 @@ def _existing(settings: Settings, week: str) -> dict[str, tuple[str, str, np.nda
 
 
 def partition_file(settings: Settings, week: str) -> str:
-    return settings.path("embeddings", f"week={week}", "part-0.parquet")
-
-
-def vectors_of(table: pa.Table) -> np.ndarray:
-    """The ``vector`` column as a float32 (N, 128) array, without a Python loop."""
-    column = table.column("vector").combine_chunks()
-    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
+    return layout.week_path(settings, layout.EMBEDDINGS, week, "part-0.parquet")
 
 
 def embed_week(settings: Settings, week: str, encoder, version: str,
@@ -165,7 +137,7 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
     vectors = embed_images(encoder, np.stack(images) if images else np.zeros((0,)), batch_size)
     rows = keep_rows + [(item, sha, vectors[i]) for i, (item, sha) in enumerate(new_rows)]
     _write_partition(settings, week, version, rows)
-    quarantine = settings.path("quarantine", f"embed-{week}.parquet")
+    quarantine = settings.path(layout.QUARANTINE, f"embed-{week}.parquet")
     if rejected:
         storage.write_table(pa.Table.from_pylist(rejected, schema=QUARANTINE), quarantine)
     else:
@@ -189,12 +161,8 @@ def _write_partition(settings: Settings, week: str, version: str,
 
 
 def item_weeks(settings: Settings) -> list[str]:
-    # A folder listing, not a read: the ingest writer creates a week's file only for rows.
-    weeks = storage.partition_weeks(settings.path("items"))
-    if not weeks:
-        raise UnusableInputError(f"no items under {settings.path('items')}: run stylecast "
-                                 "ingest first")
-    return weeks
+    # The ingest writer creates a week's file only for rows, so a listing is enough.
+    return storage.required_weeks(settings.path(layout.ITEMS), "items", "stylecast ingest")
 
 
 def run(settings: Settings, weeks: Iterable[str] | None = None, model_version: str | None = None,
@@ -221,7 +189,7 @@ def run(settings: Settings, weeks: Iterable[str] | None = None, model_version: s
     return summary
 
 
-def read(settings: Settings, weeks: Iterable[str] | None = None) -> pa.Table:
+def read_embeddings(settings: Settings, weeks: Iterable[str] | None = None) -> pa.Table:
     """Embeddings of the given weeks (default all) from ONE encoder version, or a clear refusal.
 
     Vectors of two encoder versions live in different spaces; comparing them would be
@@ -229,11 +197,11 @@ def read(settings: Settings, weeks: Iterable[str] | None = None) -> pa.Table:
     """
     chosen = list(weeks) if weeks is not None else None
     filter_ = storage.in_weeks(chosen) if chosen is not None else None
-    table = storage.read_table(settings.path("embeddings"),
+    table = storage.read_table(settings.path(layout.EMBEDDINGS),
                                columns=["item_id", "iso_week", "model_version", "vector"],
                                filter=filter_)
     if table is None or table.num_rows == 0:
-        raise UnusableInputError(f"no embeddings under {settings.path('embeddings')}"
+        raise UnusableInputError(f"no embeddings under {settings.path(layout.EMBEDDINGS)}"
                                  f"{' for those weeks' if chosen else ''}: run stylecast embed")
     versions = sorted(pc.unique(table["model_version"]).to_pylist())
     if len(versions) > 1:

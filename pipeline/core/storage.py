@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from pyarrow.fs import FSSpecHandler, PyFileSystem
 
-from pipeline.settings import is_local, local_path
+from pipeline.core.layout import PARTITION_KEY, partition_week, week_partition
+from pipeline.core.settings import is_local, local_path
 
 SCHEMA_VERSION_KEY = b"stylecast.schema_version"
 PARQUET_MAGIC = b"PAR1"
@@ -53,7 +54,7 @@ def check_store(uri: str) -> None:
     A missing bucket or refused credentials will not fix themselves (``UnusableInputError``);
     a store that does not answer might (``ServiceUnavailable``, which Airflow retries).
     """
-    from pipeline.errors import ServiceUnavailable, UnusableInputError
+    from pipeline.core.errors import ServiceUnavailable, UnusableInputError
 
     if is_local(uri):
         return
@@ -185,16 +186,28 @@ def list_files(root: str, pattern: str = "**/*.parquet") -> list[str]:
 # Week-partitioned datasets live under ``week=<ISO week>/`` folders. Filtering on this
 # partition key skips whole files; a filter on a column inside the files opens every one.
 def in_weeks(weeks: list[str]) -> ds.Expression:
-    return ds.field("week").isin(weeks)
+    return ds.field(PARTITION_KEY).isin(weeks)
 
 
 def up_to_week(week: str) -> ds.Expression:
-    return ds.field("week") <= week
+    return ds.field(PARTITION_KEY) <= week
 
 
-def partition_weeks(root: str, pattern: str = "week=*/*.parquet") -> list[str]:
-    """The ISO weeks that have a visible file matching ``pattern`` under ``root``, sorted."""
-    return sorted({f.rsplit("week=", 1)[1].split("/", 1)[0] for f in list_files(root, pattern)})
+def partition_weeks(root: str, name: str = "*.parquet") -> list[str]:
+    """The ISO weeks that have a visible file called ``name`` (a glob) under ``root``, sorted."""
+    return sorted({partition_week(f.removeprefix(root)) for f in
+                   list_files(root, f"{week_partition('*')}/{name}")} - {None})
+
+
+def required_weeks(root: str, what: str, remedy: str) -> list[str]:
+    """The weeks of a weekly dataset (a folder listing, not a read), or a one-line error
+    naming the command that makes them."""
+    from pipeline.core.errors import UnusableInputError
+
+    weeks = partition_weeks(root)
+    if not weeks:
+        raise UnusableInputError(f"no {what} under {root}: run {remedy} first")
+    return weeks
 
 
 def _arrow_filesystem(uri: str) -> tuple[object, str]:
@@ -224,7 +237,7 @@ def read_table(root: str, columns: list[str] | None = None, filter=None) -> pa.T
 
 def read_input(uri: str, what: str) -> bytes:
     """An input file's bytes, or a one-line ``UnusableInputError`` naming ``what`` it is."""
-    from pipeline.errors import UnusableInputError
+    from pipeline.core.errors import UnusableInputError
 
     try:
         raw = read_bytes(uri)

@@ -16,13 +16,11 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipeline.core import png as png_codec
+
 DEFAULT_SIZE = 64
 DEFAULT_MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 64_000_000  # a 8000x8000 photo; anything larger is treated as a bomb
-# Measured on 64 px catalogue shots: zlib's RLE strategy encodes 25% faster than the default
-# and 2% smaller (flat backdrops); the level barely matters with it.
-PNG_COMPRESS_LEVEL = 3
-ZLIB_RLE = 3
 # Magic numbers of the formats Pillow reads: a broken file that starts with one is truncated.
 SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
 
@@ -93,7 +91,7 @@ def normalise(raw: bytes, limits: ImageLimits) -> NormalisedImage:
             image.load()
         except (OSError, SyntaxError, ValueError) as err:
             raise ImageRejected("truncated_image", f"cannot decode: {err}") from None
-    png = _to_png(_fit_square(_to_rgb(ImageOps.exif_transpose(image)), limits.size))
+    png = png_codec.encode(_fit_square(_to_rgb(ImageOps.exif_transpose(image)), limits.size))
     return NormalisedImage(png=png, sha256=digest, width=width, height=height)
 
 
@@ -128,8 +126,3 @@ def _fit_square(image: Image.Image, size: int) -> Image.Image:
     return ImageOps.pad(image, (size, size), method=Image.Resampling.BICUBIC,
                         color=_border_colour(image))
 
-
-def _to_png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=ZLIB_RLE)
-    return out.getvalue()

@@ -16,8 +16,8 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from pipeline.errors import ServiceUnavailable, UnusableInputError
-from pipeline.settings import Settings, is_local, local_path
+from pipeline.core.errors import ServiceUnavailable, UnusableInputError
+from pipeline.core.settings import Settings, is_local, local_path
 
 AIRFLOW_CONTEXT_TAGS = {
     "AIRFLOW_CTX_DAG_ID": "airflow.dag_id",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings
-from pipeline.tracking import check_reachable
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.settings import Settings
+from pipeline.core.tracking import check_reachable
 
 
 def last_runs(settings: Settings, experiment: str, last: int) -> list:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.neighbours import nearest, unit_rows
+from pipeline.embed.neighbours import nearest, unit_rows
 
 SILHOUETTE_SAMPLE = 4000
 K_TOLERANCE = 0.02

@@ -1,8 +1,10 @@
 """Popularity series from observations: the share of each attribute value per period.
 
+Pure transforms (tables in, DataFrames out).
+
 A share (items with the value / items labelled for the attribute) rather than a count, so
 that a week with more photos does not look like a trend. Long format ``unique_id, ds, y``
-plus ``kind``, ``count`` and ``n`` (the denominator), as DESIGN.md's series contract asks;
+plus ``kind``, ``count`` and ``n`` (the denominator), the long format statsforecast uses;
 ``unique_id`` is ``attribute=value``. Periods with no labelled item are explicit zeros
 (``count = n = 0``), so a quiet week is visible rather than missing.
 """
@@ -16,10 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import storage
-from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings
-from pipeline.weeks import parse_week
+from pipeline.core.weeks import parse_week
 
 ATTRIBUTE_KIND = "attribute"
 STYLE_KIND = "style"
@@ -99,53 +98,6 @@ def style_shares(style_of: pd.DataFrame, weeks: pa.Array) -> pd.DataFrame:
     return shares(long, week_span(weeks)).assign(kind=STYLE_KIND)
 
 
-def build(settings: Settings, min_mean_share: float = 0.0, out: str | None = None,
-          styles_week: str | None = None) -> dict[str, object]:
-    """``stylecast series``: attribute-share series of every ingested item, written whole,
-    and style-share series (``style_shares.parquet`` beside it) once styles exist."""
-    items = storage.read_table(settings.path("items"), columns=["iso_week", "attributes"])
-    if items is None or items.num_rows == 0:
-        raise UnusableInputError(f"no items under {settings.path('items')}: run stylecast "
-                                 "ingest first")
-    series = item_attribute_shares(items, min_mean_share)
-    out = out or settings.path("series", "attribute_shares.parquet")
-    storage.write_frame(series, out)
-    summary: dict[str, object] = {
-        "items": items.num_rows, "series": int(series["unique_id"].nunique()),
-        "weeks": int(series["ds"].nunique()), "first_week": str(series["ds"].min().date()),
-        "last_week": str(series["ds"].max().date()), "out": out}
-    if storage.list_files(settings.path("styles")):
-        styled = build_style_series(settings, items.column("iso_week").combine_chunks(),
-                                    styles_week)
-        style_out = out.rsplit("/", 1)[0] + "/style_shares.parquet"
-        storage.write_frame(styled, style_out)
-        summary.update(style_series=int(styled["unique_id"].nunique()), style_out=style_out)
-    return summary
-
-
-def build_style_series(settings: Settings, weeks: pa.Array, styles_week: str | None = None,
-                       up_to: str | None = None) -> pd.DataFrame:
-    """Every embedded item (up to week ``up_to``) assigned to the styles of ``styles_week``
-    (default: the latest), so each style's history is measured with one definition."""
-    from pipeline import embed, styles, styles_job
-
-    found = styles_job.read_styles(settings, styles_week)
-    embedded = embed.read(settings)
-    if up_to:
-        embedded = embedded.filter(pc.less_equal(embedded["iso_week"], up_to))
-    version = embedded["model_version"][0].as_py()
-    styles_version = found["model_version"][0].as_py()
-    if version != styles_version:
-        raise UnusableInputError(
-            f"styles of {found['week'][0].as_py()} were found with encoder v{styles_version} "
-            f"but the embeddings are v{version}: run stylecast styles again")
-    index, _ = styles.assign(embed.vectors_of(embedded), styles_job.centroids_of(found))
-    style_ids = np.asarray(found["style_id"].to_pylist())
-    style_of = pd.DataFrame({"iso_week": embedded["iso_week"].to_pandas(),
-                             "style_id": style_ids[index]})
-    return style_shares(style_of, weeks)
-
-
 def _period_freq(freq: str) -> str:
     """Pandas period alias for a timestamp frequency: MS -> M, W-MON -> W-SUN (Mon-Sun)."""
     if freq.upper().startswith("M"):
@@ -153,3 +105,15 @@ def _period_freq(freq: str) -> str:
     if freq.upper().startswith("W"):
         return "W-SUN"
     return freq
+
+
+def through_week(frame: pd.DataFrame, week: str) -> pd.DataFrame:
+    """Zero rows up to the week itself: a week with no items is an explicit zero."""
+    monday = pd.Timestamp(parse_week(week))
+    ids = frame["unique_id"].unique()
+    span = pd.date_range(frame["ds"].min(), monday, freq="W-MON")
+    grid = pd.MultiIndex.from_product([ids, span], names=["unique_id", "ds"])
+    kinds = frame.drop_duplicates("unique_id").set_index("unique_id")["kind"]
+    full = frame.set_index(["unique_id", "ds"]).reindex(grid).reset_index()
+    full["kind"] = full["unique_id"].map(kinds)
+    return full.fillna({"y": 0.0, "count": 0, "n": 0}).astype({"count": int, "n": int})

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline import concepts, embed, storage, styles_job
-from pipeline.errors import UnusableInputError
-from pipeline.settings import Settings
-
-CHAMPION = "models:/stylecast-gan@champion"
+from pipeline.concepts import DEFAULT_PER_CONDITION
+from pipeline.concepts import transforms as concepts
+from pipeline.core import layout, storage
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.names import CHAMPION_ALIAS, CHAMPION_URI, GAN_MODEL
+from pipeline.core.settings import Settings
+from pipeline.embed.run import load_encoder, read_embeddings
+from pipeline.embed.transforms import decode_png, embed_images, vectors_of
+from pipeline.styles.run import centroids_of, embedded_weeks, read_styles
 
 
 @dataclass(frozen=True)
@@ -32,26 +36,26 @@ def champion_or_skip(settings: Settings, model: str):
     from mlflow.tracking import MlflowClient
 
     from gan import publish
-    from pipeline.tracking import check_reachable
+    from pipeline.core.tracking import check_reachable
 
     check_reachable(settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    if model == CHAMPION:
+    if model == CHAMPION_URI:
         try:
-            MlflowClient().get_model_version_by_alias(publish.GAN_MODEL, "champion")
+            MlflowClient().get_model_version_by_alias(GAN_MODEL, CHAMPION_ALIAS)
         except MlflowException:
-            return Skipped(f"no {publish.GAN_MODEL} champion in the registry yet: train one "
+            return Skipped(f"no {GAN_MODEL} champion in the registry yet: train one "
                            "with `stylecast gan train` (or the stylecast_gan_training DAG)")
     return publish.load_generator(model)
 
 
 def concepts_file(settings: Settings, week: str) -> str:
-    return settings.path("concepts", f"week={week}", "concepts.parquet")
+    return layout.week_path(settings, layout.CONCEPTS, week, "concepts.parquet")
 
 
 def run(settings: Settings, week: str, conditions: list[str] | None = None,
-        trends: str | None = None, per_condition: int = 8, model: str = CHAMPION,
-        seed: int = 0) -> dict[str, object]:
+        trends: str | None = None, per_condition: int = DEFAULT_PER_CONDITION,
+        model: str = CHAMPION_URI, seed: int = 0) -> dict[str, object]:
     import torch
 
     from gan.train import sample
@@ -70,7 +74,7 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
         if not conditions:
             raise UnusableInputError(f"no series in {trends} matches a condition the GAN "
                                      f"knows ({', '.join(vocabulary.names)})")
-    found = styles_job.read_styles(settings, week)
+    found = read_styles(settings, week)
     space, encoder = _real_space(settings, found)
     rows, images = [], []
     rng = torch.Generator().manual_seed(seed)
@@ -79,9 +83,9 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
         z = torch.randn(per_condition, generator.z_dim, generator=rng)
         pngs = concepts.to_item_pngs(sample(generator, z, labels))
         arch = encoder.model.arch
-        images += [embed.decode_png(p, arch["channels"], arch["resolution"]) for p in pngs]
+        images += [decode_png(p, arch["channels"], arch["resolution"]) for p in pngs]
         rows += [{"condition": condition, "image_png": p} for p in pngs]
-    placed = concepts.place(embed.embed_images(encoder, np.stack(images)), space)
+    placed = concepts.place(embed_images(encoder, np.stack(images)), space)
     descriptions = dict(zip(found["style_id"].to_pylist(), found["description"].to_pylist(),
                             strict=True))
     table = pd.concat([pd.DataFrame(rows), placed], axis=1)
@@ -98,16 +102,16 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
 def _real_space(settings: Settings, found):
     """Real items of the styles' window, embedded with the styles' encoder version."""
     version = found["model_version"][0].as_py()
-    encoder, current = embed.load_encoder(settings)
+    encoder, current = load_encoder(settings)
     if current != version:
         raise UnusableInputError(
             f"styles of {found['week'][0].as_py()} use encoder v{version}, the registered "
             f"items encoder is v{current}: run stylecast embed --all and stylecast styles")
     first, last = found["window_first"][0].as_py(), found["window_last"][0].as_py()
     # Only the window's partitions are read: the store may hold years of embeddings.
-    window = [w for w in styles_job.embedded_weeks(settings) if first <= w <= last]
-    table = embed.read(settings, window)
-    space = concepts.real_space(embed.vectors_of(table), table["item_id"].to_pylist(),
-                                styles_job.centroids_of(found), found["style_id"].to_pylist(),
+    window = [w for w in embedded_weeks(settings) if first <= w <= last]
+    table = read_embeddings(settings, window)
+    space = concepts.real_space(vectors_of(table), table["item_id"].to_pylist(),
+                                centroids_of(found), found["style_id"].to_pylist(),
                                 np.asarray(found["spread"].to_pylist()))
     return space, encoder

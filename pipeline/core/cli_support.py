@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipeline.errors import StyleCastError
+from pipeline.core.errors import StyleCastError
 
 err_console = Console(stderr=True)
 

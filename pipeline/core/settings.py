@@ -10,8 +10,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.core.device import DEVICE_CHOICES, resolve_device
+
 DEFAULT_HOME = "./stylecast-home"
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def is_local(uri: str) -> bool:
@@ -21,6 +22,12 @@ def is_local(uri: str) -> bool:
 
 def local_path(uri: str) -> str:
     return uri.removeprefix("file://")
+
+
+def cache_dir() -> Path:
+    """StyleCast's folder in the user's cache (``$XDG_CACHE_HOME/stylecast``): downloads,
+    and what cannot live on an object-store home (a SQLite file, checkpoints)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stylecast"
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,7 @@ class Settings:
         if is_local(self.home):
             return f"sqlite:///{Path(self.home) / 'mlflow.db'}"
         # A SQLite file cannot live on an object store; keep it in the user's cache instead.
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stylecast"
-        return f"sqlite:///{cache / 'mlflow.db'}"
+        return f"sqlite:///{cache_dir() / 'mlflow.db'}"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -70,9 +76,4 @@ class Settings:
         return "/".join([self.home, *parts])
 
     def resolve_device(self) -> str:
-        """``auto`` means CUDA when torch sees a GPU, else CPU. Imports torch lazily."""
-        if self.device != "auto":
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import UnusableInputError
+from pipeline.core import settings
+from pipeline.core.errors import UnusableInputError
 
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -47,8 +48,7 @@ class FashionMNIST:
 
 
 def cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "stylecast" / "fashion-mnist"
+    return settings.cache_dir() / "fashion-mnist"
 
 
 def candidate_dirs() -> list[Path]:

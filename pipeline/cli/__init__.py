@@ -1,0 +1,60 @@
+"""The ``stylecast`` command line: one typer app. Each command is a thin shell over one
+library call and lives in the module named after the stage it drives (``gan`` and
+``forecasting`` bring their own, ``gan/cli.py`` and ``forecasting/cli.py``)."""
+
+from __future__ import annotations
+
+import typer
+
+from forecasting import cli as forecasting_cli
+from gan import cli as gan_cli
+from pipeline.cli import (
+    concepts,
+    embed,
+    home,
+    ingest,
+    report,
+    runs,
+    series,
+    simulate,
+    sources,
+    styles,
+)
+
+app = typer.Typer(
+    help="StyleCast: fashion trend forecasting from runway, catalogue and street-style data.",
+    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
+)
+
+
+def _group(name: str, help_text: str) -> typer.Typer:
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
+app.command()(ingest.ingest)
+app.command()(simulate.simulate)
+sources_app = _group("sources", "Real data sources: locate them or turn them into manifests.")
+sources_app.command("fashion-mnist")(sources.fashion_mnist_source)
+sources_app.command("product-catalog")(sources.product_catalog_source)
+sources_app.command("streetstyle")(sources.streetstyle_source)
+app.command("series")(series.series_command)
+gan_app = _group("gan", "Conditional GAN: train designs per attribute, sample them.")
+gan_app.command("train")(gan_cli.gan_train)
+gan_app.command("sample")(gan_cli.gan_sample)
+encoder_app = _group("encoder", "The catalogue classifier: GAN metrics' features and item "
+                                "embeddings.")
+encoder_app.command("train")(gan_cli.encoder_train)
+app.command()(embed.embed)
+app.command()(styles.styles)
+app.command()(concepts.concepts)
+app.command()(report.report)
+runs_app = _group("runs", "MLflow runs: compare the latest runs of an experiment.")
+runs_app.command("compare")(runs.runs_compare)
+app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.forecast)
+app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.backtest)
+app.command()(home.check)
+app.command()(home.info)
+
+__all__ = ["app"]

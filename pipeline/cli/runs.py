@@ -1,0 +1,37 @@
+"""``stylecast runs compare``: the latest MLflow runs of an experiment side by side."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pipeline.core.cli_support import fails_cleanly
+from pipeline.core.errors import UnusableInputError
+
+
+@fails_cleanly
+def runs_compare(
+    experiment: Annotated[str, typer.Option(help="MLflow experiment, e.g. stylecast-forecast.")],
+    last: Annotated[int, typer.Option(help="How many of the latest runs.")] = 5,
+    metric: Annotated[str | None, typer.Option(help="Only metrics whose name contains this.")]
+    = None,
+) -> None:
+    """Print the latest runs of an experiment side by side: params and metrics per run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.core.runs import comparison, last_runs
+    from pipeline.core.settings import Settings
+
+    if last < 1:
+        raise UnusableInputError("--last must be at least 1")
+    headers, rows = comparison(last_runs(Settings.from_env(), experiment, last), metric)
+    table = Table(title=f"{experiment}: last {len(headers) - 1} runs")
+    table.add_column(headers[0], justify="left", no_wrap=True)
+    for header in headers[1:]:
+        table.add_column(header, justify="right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    label_width = max(len(row[0]) for row in rows)
+    Console(width=max(100, label_width + 28 * (len(headers) - 1))).print(table)

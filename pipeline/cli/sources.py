@@ -1,0 +1,59 @@
+"""``stylecast sources``: locate real data sets or turn them into manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.core.cli_support import fails_cleanly
+
+
+@fails_cleanly
+def fashion_mnist_source(
+    download: Annotated[bool, typer.Option(
+        help="Fetch the official files (sha256-verified) into the user cache if not found.")]
+    = False,
+) -> None:
+    """Locate Fashion-MNIST and report its size."""
+    from pipeline.core import fashion_mnist
+
+    data = fashion_mnist.load("all", allow_download=download)
+    typer.echo(json.dumps({"dir": str(data.source_dir), "images": len(data.images),
+                           "classes": list(data.class_names)}))
+
+
+def _write_manifest(frame, out: Path) -> None:
+    from pipeline.core import storage
+
+    data = (frame.to_parquet(index=False) if out.suffix == ".parquet"
+            else frame.to_csv(index=False).encode())
+    storage.write_bytes_atomic(data, str(out))
+    typer.echo(json.dumps({"manifest": str(out), "rows": len(frame)}))
+
+
+@fails_cleanly
+def product_catalog_source(
+    catalog_dir: Annotated[Path, typer.Argument(help="Folder with styles.csv and images/.")],
+    out: Annotated[Path, typer.Option(help="Manifest to write (.csv or .parquet).")],
+) -> None:
+    """Turn the Fashion Product Images catalogue into a manifest (dated by year + season).
+
+    Ingest it with --images-root pointing at the catalogue folder.
+    """
+    from pipeline.sources import product_catalog
+
+    _write_manifest(product_catalog.to_manifest(catalog_dir), out)
+
+
+@fails_cleanly
+def streetstyle_source(
+    observations: Annotated[Path, typer.Argument(help="StreetStyle-27K observations.csv.")],
+    out: Annotated[Path, typer.Option(help="Manifest to write (.csv or .parquet).")],
+) -> None:
+    """Turn StreetStyle-27K label-only observations into an image-less manifest."""
+    from pipeline.sources import streetstyle
+
+    _write_manifest(streetstyle.to_manifest(observations), out)

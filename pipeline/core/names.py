@@ -1,0 +1,10 @@
+"""Names that several layers must spell the same way: registered models, aliases, sizes."""
+
+GAN_MODEL = "stylecast-gan"
+ENCODER_MODEL = "stylecast-encoder"
+CANDIDATE_ALIAS = "candidate"  # every newly registered generator
+CHAMPION_ALIAS = "champion"    # the generator concepts are drawn from
+CHAMPION_URI = f"models:/{GAN_MODEL}@{CHAMPION_ALIAS}"
+
+# The catalogue encoder's penultimate layer, and so the length of every stored embedding.
+EMBEDDING_DIM = 128
