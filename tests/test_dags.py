@@ -29,6 +29,9 @@ def test_dagbag_imports_cleanly_with_owner_tags_and_retries():
         for task in dag.tasks:
             assert task.owner == "stylecast" and task.retries >= 1, (dag.dag_id, task.task_id)
             assert task.execution_timeout is not None, (dag.dag_id, task.task_id)
+    ingest = bag.dags["stylecast_ingest"]
+    assert ingest.schedule == "*/15 * * * *" and ingest.max_active_runs == 1, \
+        "new manifests are picked up without a person"
     gan = bag.dags["stylecast_gan_training"]
     assert gan.schedule is None, "GAN training is triggered by hand only"
     train = gan.get_task("train")

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+from unittest import mock
 
 import pytest
 from airflow_api import AirflowApi
@@ -31,6 +32,9 @@ pytestmark = pytest.mark.integration
 USER = "stylecast"
 BUCKET = "stylecast"
 ACCESS, SECRET = "stylecast-test", secrets.token_hex(16)
+MLFLOW_LOGIN = {"MLFLOW_TRACKING_USERNAME": "stylecast-admin",
+                "MLFLOW_TRACKING_PASSWORD": secrets.token_hex(16)}
+DOCKER = REPO / "docker"
 
 
 def wait_port(port: int, service: Service, timeout: float = 120) -> None:
@@ -103,12 +107,22 @@ def cluster(weekly_store, tmp_path_factory):
         start_bucket(s3_port, services["seaweedfs"])
         mlflow_port, api_port = free_port(), free_port()
         tracking = f"http://127.0.0.1:{mlflow_port}"
-        base_env = {**os.environ, **s3_env(s3_port), "STYLECAST_WORKERS": "2",
+        base_env = {**os.environ, **s3_env(s3_port), **MLFLOW_LOGIN, "STYLECAST_WORKERS": "2",
                     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        # As docker/ runs it: MLflow's basic-auth app; clients log in through MLflow's
+        # standard MLFLOW_TRACKING_USERNAME / _PASSWORD.
+        auth_ini = root / "mlflow-auth.ini"
+        auth_ini.write_text((DOCKER / "mlflow-auth.ini").read_text().replace(
+            "/var/lib/mlflow-auth/basic_auth.db", str(root / "mlflow-auth.db")))
         services["mlflow"] = Service("mlflow", [
-            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-            str(mlflow_port), "--workers", "1", "--backend-store-uri", postgres.url("mlflow"),
-            "--artifacts-destination", f"s3://{BUCKET}/mlflow"], base_env, root)
+            sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
+            "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1",
+            "--backend-store-uri", postgres.url("mlflow"),
+            "--artifacts-destination", f"s3://{BUCKET}/mlflow"],
+            {**base_env, "MLFLOW_AUTH_CONFIG_PATH": str(auth_ini),
+             "MLFLOW_AUTH_ADMIN_USERNAME": MLFLOW_LOGIN["MLFLOW_TRACKING_USERNAME"],
+             "MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_LOGIN["MLFLOW_TRACKING_PASSWORD"],
+             "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}, root)
         wait_http(f"{tracking}/health", services["mlflow"])
 
         home = f"s3://{BUCKET}/home"
@@ -187,6 +201,30 @@ def test_a_missing_bucket_or_wrong_credentials_is_a_clear_error_at_start(cluster
     assert len(wrong.stderr.strip().splitlines()) == 1
 
 
+def test_concurrent_ingests_into_the_object_store_keep_one_content_per_id(cluster, tmp_path):
+    """The ingest commit lock on S3 (a conditional put; SeaweedFS answers 412 without
+    naming the condition, which s3fs does not map to FileExistsError)."""
+    from test_ingest_trust import SHARED_IDS, concurrent_ingests, manifest_with_shared_ids
+
+    from pipeline.core.locks import create_exclusive
+
+    env = {k: v for k, v in cluster["env"].items() if not k.startswith("AIRFLOW")}
+    with mock.patch.dict(os.environ, s3_env(cluster["s3_port"])):
+        probe = f"s3://{BUCKET}/probe/lock"
+        assert create_exclusive(probe, b"first") and not create_exclusive(probe, b"second")
+    home = f"s3://{BUCKET}/concurrent-home"
+    manifests = [manifest_with_shared_ids(tmp_path / name, name, base)
+                 for name, base in (("a", 10), ("b", 200))]
+    concurrent_ingests(manifests, {**env, "STYLECAST_HOME": home}, REPO)
+    store = s3(cluster["s3_port"])
+    import pyarrow.dataset as ds
+
+    items = ds.dataset(f"{BUCKET}/concurrent-home/items", filesystem=store, format="parquet",
+                       partitioning="hive").to_table(columns=["item_id"])
+    ids = items["item_id"].to_pylist()
+    assert len(ids) == len(set(ids)) == 2 * 400 - SHARED_IDS
+
+
 def kill_worker_running(cluster, dag_id: str, run_id: str, task_ids: set[str],
                         timeout: float = 300) -> tuple[str, str]:
     """SIGKILL the worker (and its task process) the moment one of ``task_ids`` runs on it."""
@@ -241,7 +279,28 @@ def test_gpu_work_goes_to_the_gpu_worker_and_faults_are_survived(cluster):
     store = s3(cluster["s3_port"])
     assert store.exists(f"{BUCKET}/home/reports/{week}/index.html")
     assert store.find(f"{BUCKET}/mlflow"), "MLflow's artifacts are in the shared store"
-    check_tracked_runs(MlflowClient(cluster["tracking"]), gan_run, weekly_run, week)
+    with mock.patch.dict(os.environ, MLFLOW_LOGIN):
+        check_tracked_runs(MlflowClient(cluster["tracking"]), gan_run, weekly_run, week)
+
+
+def test_the_tracking_server_refuses_whoever_brings_no_user(cluster):
+    """What docker/ deploys: nobody who merely reaches MLflow can log a run or move the
+    champion alias; StyleCast's own components log in (the DAG runs above tracked runs)."""
+    import requests
+
+    api = cluster["tracking"] + "/api/2.0/mlflow"
+    user = (MLFLOW_LOGIN["MLFLOW_TRACKING_USERNAME"], MLFLOW_LOGIN["MLFLOW_TRACKING_PASSWORD"])
+    writes = [("experiments/create", {"name": "intruder"}),
+              ("registered-models/alias", {"name": "stylecast-gan", "alias": "champion",
+                                           "version": "1"})]
+    for path, body in writes:
+        assert requests.post(f"{api}/{path}", json=body, timeout=10).status_code == 401
+        wrong = requests.post(f"{api}/{path}", json=body, auth=(user[0], "guess"), timeout=10)
+        assert wrong.status_code == 401
+    listed = requests.post(f"{api}/experiments/search", json={"max_results": 50}, auth=user,
+                           timeout=10)
+    assert listed.status_code == 200
+    assert "intruder" not in {e["name"] for e in listed.json().get("experiments", [])}
 
 
 def check_tracked_runs(client, gan_run: str, weekly_run: str, week: str) -> None:

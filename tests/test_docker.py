@@ -89,3 +89,24 @@ def test_hadolint_finds_no_errors(dockerfile):
     done = subprocess.run([hadolint, "--failure-threshold", "error", str(DOCKER / dockerfile)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_service_others_reach_asks_who_they_are(compose):
+    redis = compose["services"]["redis"]
+    assert "--requirepass" in redis["command"]
+    mlflow = compose["services"]["mlflow"]
+    assert mlflow["command"][:2] == ["--app-name", "basic-auth"]
+    assert mlflow["environment"]["MLFLOW_AUTH_ADMIN_PASSWORD"].startswith("${MLFLOW_PASSWORD:?")
+    auth_ini = (DOCKER / "mlflow-auth.ini").read_text()
+    assert "admin_password" not in auth_ini, "no password in a file under version control"
+    for name, service in compose["services"].items():
+        env = service.get("environment") or {}
+        if "MLFLOW_TRACKING_URI" in env:
+            assert env["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_PASSWORD:?"), name
+            assert "MLFLOW_TRACKING_USERNAME" in env, name
+        broker = env.get("AIRFLOW__CELERY__BROKER_URL")
+        if broker is not None:
+            assert broker.startswith("redis://:${REDIS_PASSWORD:?"), f"{name}: an open broker"
+        users = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS")
+        if users is not None:
+            assert ":?" in users and "admin:admin" not in users, f"{name}: a default user"

@@ -258,13 +258,14 @@ DECODER_UNDER_A_TASK_HANDLER = """
 import os, signal, sys
 from pipeline.ingest.images import ImageLimits
 from pipeline.ingest.decode import Decoder
+from pipeline.ingest.fetch import ReadPolicy
 
 root, parent = sys.argv[1], os.getpid()
 # Airflow's task runner installs this kind of SIGTERM handler: in a forked child it returns.
 signal.signal(signal.SIGTERM, lambda *_: None if os.getpid() != parent else sys.exit(1))
 for fail in (False, True) * 5:
     try:
-        with Decoder(root, ImageLimits(), workers=2, batch_size=1) as decoder:
+        with Decoder(ReadPolicy(root), ImageLimits(), workers=2, batch_size=1) as decoder:
             assert len(list(decoder.map([(i, f"{i}.png") for i in range(8)]))) == 8
             if fail:
                 raise RuntimeError("a failure while the pool is open")

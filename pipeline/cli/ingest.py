@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from pipeline.core.cli_support import fails_cleanly, progress_bar
+from pipeline.ingest.fetch import DEFAULT_MAX_BYTES
 from pipeline.ingest.images import ImageLimits
 
 LIMITS = ImageLimits()  # the defaults the options show
@@ -16,7 +17,8 @@ LIMITS = ImageLimits()  # the defaults the options show
 def ingest(
     manifest: Annotated[str, typer.Argument(help="Manifest CSV or Parquet (path or URI).")],
     images_root: Annotated[str | None, typer.Option(
-        help="Folder the manifest's image paths are relative to (default: the manifest's)")] = None,
+        help="Folder the manifest's image paths are relative to (default: the one `stylecast "
+             "sources` recorded for this manifest, else the manifest's folder).")] = None,
     source: Annotated[str, typer.Option(help="Source for rows that name none.")] = "unknown",
     size: Annotated[int, typer.Option(help="Side of the normalised square images, px.")]
     = LIMITS.size,
@@ -24,6 +26,12 @@ def ingest(
     = LIMITS.min_side,
     max_pixels: Annotated[int, typer.Option(help="Larger images count as bombs.")]
     = LIMITS.max_pixels,
+    max_bytes: Annotated[int, typer.Option(
+        help="Larger image files are quarantined (file_too_large) without being read.")]
+    = DEFAULT_MAX_BYTES,
+    allow_remote: Annotated[list[str] | None, typer.Option(
+        help="A URI prefix remote images may be read from, e.g. https://cdn.example.com/ "
+             "(repeatable; also STYLECAST_ALLOW_REMOTE). Others: remote_not_allowed.")] = None,
     workers: Annotated[int | None, typer.Option(
         help="Decoding processes (default: cores).")] = None,
 ) -> None:
@@ -35,8 +43,10 @@ def ingest(
     from pipeline import ingest as ingest_mod
     from pipeline.core.settings import Settings
 
-    settings = Settings.from_env(workers=workers)
+    settings = Settings.from_env(workers=workers,
+                                 allow_remote=tuple(allow_remote) if allow_remote else None)
     with progress_bar("ingest") as progress:
         summary = ingest_mod.run(manifest, images_root, settings,
-                                 ImageLimits(size, min_side, max_pixels), source, progress)
+                                 ImageLimits(size, min_side, max_pixels), source, progress,
+                                 max_bytes)
     typer.echo(summary.to_json())

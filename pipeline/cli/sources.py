@@ -25,13 +25,12 @@ def fashion_mnist_source(
                            "classes": list(data.class_names)}))
 
 
-def _write_manifest(frame, out: Path) -> None:
-    from pipeline.core import storage
+def _write_manifest(frame, out: Path, images_root: Path | None = None) -> None:
+    from pipeline.core.settings import Settings
+    from pipeline.sources.manifest import write_manifest
 
-    data = (frame.to_parquet(index=False) if out.suffix == ".parquet"
-            else frame.to_csv(index=False).encode())
-    storage.write_bytes_atomic(data, str(out))
-    typer.echo(json.dumps({"manifest": str(out), "rows": len(frame)}))
+    root = str(images_root.resolve()) if images_root else None
+    typer.echo(json.dumps(write_manifest(frame, str(out), Settings.from_env(), root)))
 
 
 @fails_cleanly
@@ -41,11 +40,12 @@ def product_catalog_source(
 ) -> None:
     """Turn the Fashion Product Images catalogue into a manifest (dated by year + season).
 
-    Ingest it with --images-root pointing at the catalogue folder.
+    The catalogue folder is recorded in the home as the manifest's images root, so
+    `stylecast ingest OUT` needs no --images-root.
     """
     from pipeline.sources import product_catalog
 
-    _write_manifest(product_catalog.to_manifest(catalog_dir), out)
+    _write_manifest(product_catalog.to_manifest(catalog_dir), out, catalog_dir)
 
 
 @fails_cleanly

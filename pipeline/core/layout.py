@@ -22,6 +22,7 @@ FORECASTS = "forecasts"
 CONCEPTS = "concepts"
 REPORTS = "reports"
 BACKTESTS = "backtests"
+MANIFEST_ROOTS = "manifest-roots"  # images roots recorded for manifests made here
 
 PARTITION_KEY = "week"
 
@@ -51,6 +52,13 @@ def content_key(*chunks: bytes) -> str:
     for chunk in chunks:
         digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def manifest_root(settings: Settings, manifest_key: str) -> str:
+    """Where the images root of a manifest that a ``stylecast sources`` command wrote is
+    recorded. It lives in the home, not in the manifest: a manifest from someone else must
+    not choose which folder of this machine its paths are read under."""
+    return settings.path(MANIFEST_ROOTS, f"{manifest_key}.json")
 
 
 def ingest_log(settings: Settings, manifest_key: str) -> str:

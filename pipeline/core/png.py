@@ -1,7 +1,7 @@
 """The one PNG codec: stored items, simulated photos, concepts and sample grids alike.
 
 zlib's RLE strategy suits these images (flat backdrops around one garment): it encodes
-faster than the default strategy at about the same size (see benchmarks/results/ingest.md).
+faster than the default strategy at about the same size (benchmarks/results/png.md).
 """
 
 from __future__ import annotations

@@ -24,6 +24,19 @@ def local_path(uri: str) -> str:
     return uri.removeprefix("file://")
 
 
+def remote_prefix(prefix: str) -> str:
+    """An allowed remote prefix, ending at a path boundary: ``https://cdn.example.com``
+    becomes ``https://cdn.example.com/``, so it cannot also allow
+    ``https://cdn.example.com.attacker.net/``."""
+    from pipeline.core.errors import UnusableInputError
+
+    scheme, sep, rest = prefix.partition("://")
+    if not sep or not scheme or not rest.strip("/"):
+        raise UnusableInputError(f"remote prefix {prefix!r} is not a URI prefix such as "
+                                 "https://cdn.example.com/images/ or s3://bucket/")
+    return prefix if "/" in rest else prefix + "/"
+
+
 def cache_dir() -> Path:
     """StyleCast's folder in the user's cache (``$XDG_CACHE_HOME/stylecast``): downloads,
     and what cannot live on an object-store home (a SQLite file, checkpoints)."""
@@ -36,6 +49,7 @@ class Settings:
     mlflow_tracking_uri: str = ""
     device: str = "auto"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    allow_remote: tuple[str, ...] = ()   # URI prefixes manifests may fetch images from
 
     def __post_init__(self) -> None:
         if self.device not in DEVICE_CHOICES:
@@ -49,6 +63,8 @@ class Settings:
             object.__setattr__(self, "home", str(Path(local_path(self.home)).resolve()))
         else:
             object.__setattr__(self, "home", self.home.rstrip("/"))
+        object.__setattr__(self, "allow_remote",
+                           tuple(remote_prefix(p) for p in self.allow_remote))
         if not self.mlflow_tracking_uri:
             object.__setattr__(self, "mlflow_tracking_uri", self._default_tracking_uri())
 
@@ -68,6 +84,9 @@ class Settings:
         }
         if env.get("STYLECAST_WORKERS"):
             values["workers"] = int(env["STYLECAST_WORKERS"])
+        if env.get("STYLECAST_ALLOW_REMOTE"):
+            values["allow_remote"] = tuple(env["STYLECAST_ALLOW_REMOTE"].replace(",", " ")
+                                           .split())
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -13,47 +13,30 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from pipeline.core import storage
-from pipeline.core.settings import is_local
 from pipeline.core.workers import reset_inherited_signals
+from pipeline.ingest.fetch import ReadPolicy, read_image
 from pipeline.ingest.images import ImageLimits, ImageRejected, NormalisedImage, normalise
-from pipeline.ingest.paths import resolve
 
 Outcome = NormalisedImage | ImageRejected
 Job = tuple[int, str]  # (manifest row, image reference)
 
-_root = ""
+_policy = ReadPolicy(images_root="")
 _limits = ImageLimits()
 
 
-def _init(images_root: str, limits: ImageLimits) -> None:
-    global _root, _limits
-    _root, _limits = images_root, limits
+def _init(policy: ReadPolicy, limits: ImageLimits) -> None:
+    global _policy, _limits
+    _policy, _limits = policy, limits
 
 
-def _init_worker(images_root: str, limits: ImageLimits) -> None:
+def _init_worker(policy: ReadPolicy, limits: ImageLimits) -> None:
     reset_inherited_signals()
-    _init(images_root, limits)
-
-
-def _read(ref: str) -> bytes:
-    location = resolve(ref, _root)
-    try:
-        if is_local(location):
-            with open(location, "rb") as handle:
-                return handle.read()
-        return storage.read_bytes(location)
-    except FileNotFoundError:
-        raise ImageRejected("unreadable_path", f"{ref!r}: no such file") from None
-    except IsADirectoryError:
-        raise ImageRejected("unreadable_path", f"{ref!r} is a directory") from None
-    except OSError as err:
-        raise ImageRejected("unreadable_path", f"{ref!r}: {err.strerror or err}") from None
+    _init(policy, limits)
 
 
 def decode_one(ref: str) -> Outcome:
     try:
-        return normalise(_read(ref), _limits)
+        return normalise(read_image(ref, _policy), _limits)
     except ImageRejected as rejected:
         return rejected
     except Exception as err:  # a codec bug must cost one row, not the batch
@@ -73,19 +56,19 @@ def _batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
 class Decoder:
     """A process pool for decoding; :meth:`map` yields ``(row, outcome)`` in input order."""
 
-    def __init__(self, images_root: str, limits: ImageLimits, workers: int,
+    def __init__(self, policy: ReadPolicy, limits: ImageLimits, workers: int,
                  batch_size: int = 64) -> None:
-        self.images_root, self.limits = images_root, limits
+        self.policy, self.limits = policy, limits
         self.workers, self.batch_size = workers, batch_size
         self._pool = None
 
     def __enter__(self) -> Decoder:
-        _init(self.images_root, self.limits)
+        _init(self.policy, self.limits)
         if self.workers > 1:
             # fork is cheap and safe here (workers only touch Pillow and files); spawn elsewhere.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             self._pool = mp.get_context(method).Pool(
-                self.workers, _init_worker, (self.images_root, self.limits))
+                self.workers, _init_worker, (self.policy, self.limits))
         return self
 
     def __exit__(self, exc_type, *exc) -> None:

@@ -3,13 +3,20 @@
 Everything this run writes is named by the manifest's content key, so a re-run of the same
 manifest recomputes the same files and replaces them (never duplicates), and a run killed
 half-way is completed by simply running it again.
+
+Ingests may run at the same time, from any number of processes or machines, into one home.
+Rows are checked against the store as it was at the start, and again in the commit step,
+which one ingest at a time runs under a lock held in the store (``core.locks``): a row whose
+``item_id`` another ingest stored meanwhile with other content is quarantined as
+``item_id_conflict``, one with the same content is a duplicate. The stored result is the
+one the ingests would give run one after the other, in the order they committed.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,16 +26,23 @@ import pyarrow.compute as pc
 
 from pipeline.core import layout, storage
 from pipeline.core.errors import UnusableInputError
+from pipeline.core.locks import store_lock
 from pipeline.core.schemas import DUPLICATES, QUARANTINE
 from pipeline.core.settings import Settings, is_local, local_path
 from pipeline.ingest.decode import Decoder
+from pipeline.ingest.fetch import DEFAULT_MAX_BYTES, ReadPolicy
 from pipeline.ingest.images import ImageLimits, ImageRejected
 from pipeline.ingest.rows import label_identity, prepare
 from pipeline.ingest.writer import WeeklyItemWriter
-from pipeline.sources.manifest import read_manifest
+from pipeline.sources.manifest import read_manifest, recorded_images_root
 
 CHUNK_ROWS = 20_000
 PROGRESS_EVERY = 256  # rows; a redraw per row cost more than the row checks
+# When this share of the image paths (or more) cannot be read, the images root is wrong, not
+# the rows: nothing is written and the error says where the paths were looked for. (Remote
+# URIs that fail are quarantined whatever their share: a host being down is not a typo.)
+UNREADABLE_SHARE = 0.9
+COMMIT_LOCK = "items.lock"
 
 
 class Progress(Protocol):
@@ -80,13 +94,20 @@ def _existing_index(items_root: str, manifest_key: str) -> tuple[dict[str, str],
 
 def run(manifest: str, images_root: str | None = None, settings: Settings | None = None,
         limits: ImageLimits | None = None, default_source: str = "unknown",
-        progress: Progress | None = None) -> IngestSummary:
+        progress: Progress | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+        allow_remote: Sequence[str] | None = None) -> IngestSummary:
+    """Ingest one manifest. Image paths resolve under ``images_root``: by default the root
+    a ``stylecast sources`` command recorded for this manifest, else the manifest's folder.
+    Remote image URIs are read only under ``allow_remote`` (default: the settings')."""
     settings = settings or Settings.from_env()
     limits = limits or ImageLimits()
     raw, manifest_key = read_manifest(manifest)
-    images_root = images_root or _default_images_root(manifest)
+    images_root = (images_root or recorded_images_root(settings, manifest_key)
+                   or _default_images_root(manifest))
     if "image" in raw.columns and (raw["image"].astype(str).str.strip() != "").any():
         _check_images_root(images_root)
+    allowed = tuple(settings.allow_remote if allow_remote is None else allow_remote)
+    policy = ReadPolicy(images_root, max_bytes, allowed)
 
     items_root = settings.path(layout.ITEMS)
     summary = IngestSummary(total=len(raw), manifest_key=manifest_key)
@@ -95,22 +116,27 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     quarantine: list[dict] = []
     duplicates: list[dict] = []
     reasons: Counter[str] = Counter()
+    unreadable: list[str] = []   # why local image paths could not be read
 
     def reject(rec, reason: str, message: str) -> None:
         reasons[reason] += 1
+        if reason == "unreadable_path" and "://" not in rec.image:
+            unreadable.append(message)
         quarantine.append({"manifest": manifest_key, "row": rec.row, "item_id": rec.item_id,
                            "image_ref": rec.image or None, "reason": reason,
                            "message": message, "record_json": rec.record_json})
 
     index = _ContentIndex(*_existing_index(items_root, manifest_key), manifest_key)
+    image_rows = 0
     with (storage.staging_dir(settings.home, f"ingest-{manifest_key}") as staging,
-          Decoder(images_root, limits, settings.workers) as decoder):
+          Decoder(policy, limits, settings.workers) as decoder):
         writer = WeeklyItemWriter(items_root, manifest_key, staging)
         try:
             # Row checks run a chunk at a time so per-row state never covers the whole manifest.
             for first in range(0, len(raw), CHUNK_ROWS):
                 rows = prepare(raw.iloc[first:first + CHUNK_ROWS], default_source, first)
                 decodable = rows[(rows["reason"] == "") & (rows["image"] != "")]
+                image_rows += int((~decodable["image"].str.contains("://", regex=False)).sum())
                 decoded = decoder.map(zip(decodable["row"], decodable["image"], strict=True))
                 for n, rec in enumerate(rows.itertuples(index=False), 1):
                     if progress and n % PROGRESS_EVERY == 0:
@@ -122,11 +148,21 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                     _place(rec, outcome, index, writer, reject, duplicates.append)
                 if progress:
                     progress.advance(len(rows) % PROGRESS_EVERY)
+            if image_rows and len(unreadable) >= UNREADABLE_SHARE * image_rows:
+                raise UnusableInputError(_unreadable_hint(unreadable, image_rows, images_root))
+            with store_lock(settings.path("_locks", COMMIT_LOCK), "ingest commit"):
+                stored = _ContentIndex(*_existing_index(items_root, manifest_key), manifest_key)
+
+                def row_of(number: int):
+                    checked = prepare(raw.iloc[number:number + 1], default_source, number)
+                    return next(checked.itertuples(index=False))
+
+                lost = _settle(index, stored, row_of, reject, duplicates.append)
+                summary.weeks = writer.commit(drop=lost)
         except BaseException:
             writer.abort()
             raise
-        summary.ingested = writer.rows_added
-        summary.weeks = writer.commit()
+        summary.ingested = writer.rows_added - len(lost)
 
     _replace(settings.path(layout.QUARANTINE), manifest_key, quarantine, QUARANTINE)
     _replace(settings.path(layout.DUPLICATES), manifest_key, duplicates, DUPLICATES)
@@ -138,6 +174,37 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     return summary
 
 
+def _unreadable_hint(messages: list[str], image_rows: int, images_root: str) -> str:
+    first = messages[0]
+    sample = first.split("'")[1] if first.count("'") >= 2 else first
+    top = sample.split("/", 1)[0] if "/" in sample else None
+    folder = f" that holds {top}/" if top else ""
+    return (f"{len(messages)} of {image_rows} image rows cannot be read under the images root "
+            f"{images_root} (e.g. {first}); nothing was written. Is --images-root the "
+            f"folder{folder}?")
+
+
+def _settle(index: _ContentIndex, stored: _ContentIndex, row_of: Callable, reject: Callable,
+            add_duplicate: Callable) -> set[str]:
+    """The commit step's second look, under the lock: which of this run's new items another
+    ingest stored meanwhile. Returns their ids, now quarantined or recorded as duplicates."""
+    lost = set()
+    for item_id, (identity, has_image, row) in index.new.items():
+        if item_id not in stored.ids and not (has_image and identity in stored.images):
+            continue
+        rec = row_of(row)
+        if item_id in stored.ids:
+            if stored.ids[item_id] != identity:
+                reject(rec, "item_id_conflict", f"item_id {item_id!r} was stored with "
+                                                "different content by a concurrent ingest")
+            else:
+                add_duplicate(_duplicate(index.manifest_key, rec, item_id, identity))
+        else:
+            add_duplicate(_duplicate(index.manifest_key, rec, stored.images[identity], identity))
+        lost.add(item_id)
+    return lost
+
+
 @dataclass
 class _ContentIndex:
     """What the store already holds: item_id -> content hash, image hash -> item_id."""
@@ -145,6 +212,8 @@ class _ContentIndex:
     ids: dict[str, str]
     images: dict[str, str]
     manifest_key: str
+    # This run's new items: item_id -> (content hash, has an image, manifest row).
+    new: dict[str, tuple[str, bool, int]] = field(default_factory=dict)
 
 
 def _place(rec, outcome: tuple[int, object] | None, index: _ContentIndex,
@@ -175,6 +244,7 @@ def _place(rec, outcome: tuple[int, object] | None, index: _ContentIndex,
     index.ids[rec.item_id] = identity
     if image is not None:
         index.images[identity] = rec.item_id
+    index.new[rec.item_id] = (identity, image is not None, rec.row)
     writer.add(_item_row(rec, identity, image, key))
 
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.core import layout, storage
@@ -55,17 +56,18 @@ class WeeklyItemWriter:
                 self.staging / f"{week}.parquet", ITEMS, compression=COMPRESSION)
         self._writers[week].write_table(pa.Table.from_pylist(rows, schema=ITEMS))
 
-    def commit(self) -> list[str]:
+    def commit(self, drop: set[str] = frozenset()) -> list[str]:
         """Publish every week's file, then drop this manifest's files for weeks it no longer has.
 
-        Each file is replaced in one step, so a reader sees either the old or the new file of
-        a week, never a partial one. Returns the weeks written.
+        Items in ``drop`` (found stored by a concurrent ingest in the commit step) are left
+        out first. Each file is replaced in one step, so a reader sees either the old or the
+        new file of a week, never a partial one. Returns the weeks written.
         """
         for week in list(self._buffers):
             self._flush(week)
         for writer in self._writers.values():
             writer.close()
-        weeks = sorted(self._writers)
+        weeks = sorted(week for week in self._writers if self._keep(week, drop))
         for week in weeks:
             storage.commit_file(self.staging / f"{week}.parquet",
                                 item_file(self.items_root, week, self.manifest_key))
@@ -74,6 +76,20 @@ class WeeklyItemWriter:
             if layout.partition_week(stale.removeprefix(self.items_root)) not in weeks:
                 storage.remove(stale)
         return weeks
+
+    def _keep(self, week: str, drop: set[str]) -> bool:
+        """Rewrite a staged week without the dropped items; False when none is left."""
+        if not drop:
+            return True
+        path = self.staging / f"{week}.parquet"
+        table = pq.read_table(path, schema=ITEMS)
+        kept = table.filter(pc.invert(pc.is_in(table["item_id"], pa.array(sorted(drop)))))
+        if kept.num_rows == table.num_rows:
+            return True
+        if kept.num_rows == 0:
+            return False
+        pq.write_table(kept, path, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+        return True
 
     def abort(self) -> None:
         for writer in self._writers.values():

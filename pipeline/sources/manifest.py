@@ -7,10 +7,13 @@ column is an attribute and is kept.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from pipeline.core import layout, storage
 from pipeline.core.errors import UnusableInputError
+from pipeline.core.settings import Settings
 
 REQUIRED_COLUMNS = ("item_id", "observed_at")
 RESERVED_COLUMNS = ("item_id", "image", "observed_at", "source")
@@ -51,3 +54,31 @@ def _parse(raw: bytes, uri: str) -> pd.DataFrame:
     except Exception as err:  # pandas/pyarrow raise many parser error types
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UnusableInputError(f"manifest {uri}: unreadable ({first_line})") from None
+
+
+def write_manifest(frame: pd.DataFrame, out: str, settings: Settings,
+                   images_root: str | None = None) -> dict[str, object]:
+    """Write a manifest (Parquet for ``.parquet``, else CSV) that a source command made.
+
+    When its image paths are relative to a folder other than the manifest's own, that
+    folder is recorded in the home (``layout.manifest_root``) under the manifest's content
+    key, so ``stylecast ingest`` of this very file needs no ``--images-root``.
+    """
+    data = (frame.to_parquet(index=False) if out.endswith(".parquet")
+            else frame.to_csv(index=False).encode())
+    storage.write_bytes_atomic(data, out)
+    summary: dict[str, object] = {"manifest": out, "rows": len(frame)}
+    if images_root:
+        record = {"images_root": images_root, "manifest": out}
+        storage.write_bytes_atomic(json.dumps(record).encode(),
+                                   layout.manifest_root(settings, layout.content_key(data)))
+        summary["images_root"] = images_root
+    return summary
+
+
+def recorded_images_root(settings: Settings, manifest_key: str) -> str | None:
+    """The images root a source command recorded for the manifest with this key, if any."""
+    record = layout.manifest_root(settings, manifest_key)
+    if not storage.exists(record):
+        return None
+    return json.loads(storage.read_bytes(record))["images_root"]
