@@ -272,11 +272,15 @@ def parse_frame(raw: bytes, as_strings: bool = False) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), sep=sep, decimal="," if european else ".")
 
 
+def frame_bytes(frame: pd.DataFrame, csv: bool) -> bytes:
+    """A DataFrame as the bytes of a CSV or a Parquet file."""
+    if csv:
+        return frame.to_csv(index=False).encode()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
 def write_frame(frame: pd.DataFrame, dest: str) -> None:
     """Write CSV (``.csv``) or Parquet (anything else) atomically."""
-    buffer = io.BytesIO()
-    if dest.endswith(".csv"):
-        buffer.write(frame.to_csv(index=False).encode())
-    else:
-        frame.to_parquet(buffer, index=False)
-    write_bytes_atomic(buffer.getvalue(), dest)
+    write_bytes_atomic(frame_bytes(frame, csv=dest.endswith(".csv")), dest)

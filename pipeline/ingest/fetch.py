@@ -40,9 +40,9 @@ class ReadPolicy:
 
 def read_image(ref: str, policy: ReadPolicy) -> bytes:
     """The bytes ``ref`` names, or ``ImageRejected`` with the reason."""
+    location = resolve(ref, policy.images_root)  # a scheme other than a store's: escapes
     if "://" in ref:
         _check_allowed(ref, policy)
-    location = resolve(ref, policy.images_root)
     try:
         if location.startswith(("http://", "https://")):
             return _http_get(ref, location, policy)

@@ -116,12 +116,12 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     quarantine: list[dict] = []
     duplicates: list[dict] = []
     reasons: Counter[str] = Counter()
-    unreadable: list[str] = []   # why local image paths could not be read
+    unreadable: list[tuple[str, str]] = []   # local image paths not read, and why
 
     def reject(rec, reason: str, message: str) -> None:
         reasons[reason] += 1
         if reason == "unreadable_path" and "://" not in rec.image:
-            unreadable.append(message)
+            unreadable.append((rec.image, message))
         quarantine.append({"manifest": manifest_key, "row": rec.row, "item_id": rec.item_id,
                            "image_ref": rec.image or None, "reason": reason,
                            "message": message, "record_json": rec.record_json})
@@ -174,13 +174,12 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     return summary
 
 
-def _unreadable_hint(messages: list[str], image_rows: int, images_root: str) -> str:
-    first = messages[0]
-    sample = first.split("'")[1] if first.count("'") >= 2 else first
-    top = sample.split("/", 1)[0] if "/" in sample else None
-    folder = f" that holds {top}/" if top else ""
-    return (f"{len(messages)} of {image_rows} image rows cannot be read under the images root "
-            f"{images_root} (e.g. {first}); nothing was written. Is --images-root the "
+def _unreadable_hint(unreadable: list[tuple[str, str]], image_rows: int,
+                     images_root: str) -> str:
+    path, why = unreadable[0]
+    folder = f" that holds {path.split('/', 1)[0]}/" if "/" in path else ""
+    return (f"{len(unreadable)} of {image_rows} image rows cannot be read under the images "
+            f"root {images_root} (e.g. {why}); nothing was written. Is --images-root the "
             f"folder{folder}?")
 
 

@@ -64,8 +64,7 @@ def write_manifest(frame: pd.DataFrame, out: str, settings: Settings,
     folder is recorded in the home (``layout.manifest_root``) under the manifest's content
     key, so ``stylecast ingest`` of this very file needs no ``--images-root``.
     """
-    data = (frame.to_parquet(index=False) if out.endswith(".parquet")
-            else frame.to_csv(index=False).encode())
+    data = storage.frame_bytes(frame, csv=not out.endswith(".parquet"))
     storage.write_bytes_atomic(data, out)
     summary: dict[str, object] = {"manifest": out, "rows": len(frame)}
     if images_root:
