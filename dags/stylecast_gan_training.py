@@ -32,8 +32,11 @@ DEFAULT_ARGS = {"owner": "stylecast", "retries": 1, "retry_delay": timedelta(min
                         description="baby: seconds on CPU; small: CPU; full: GPU"),
         "max_kimg": Param(None, type=["null", "number"], exclusiveMinimum=0,
                           description="Stop after this many thousand images"),
+        "max_minutes": Param(None, type=["null", "number"], exclusiveMinimum=0,
+                             description="Training budget in minutes (wall clock)"),
         "conditions": Param(None, type=["null", "string"],
-                            description="items: comma-separated condition attributes"),
+                            description="items: comma-separated condition attributes "
+                                        "(default: the category and colour attributes)"),
         "seed": Param(0, type="integer", minimum=0),
     },
     doc_md=__doc__,
@@ -44,7 +47,7 @@ def stylecast_gan_training():
         from pipeline.jobs.tasks import train_gan
 
         return train_gan(params["dataset"], params["preset"], params["max_kimg"],
-                         params["conditions"], params["seed"])
+                         params["conditions"], params["seed"], params["max_minutes"])
 
     train()
 

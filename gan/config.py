@@ -22,10 +22,26 @@ PRESETS: dict[str, dict[str, object]] = {
              "tick_kimg": 0.032, "limit_images": 512, "metric_samples": 256},
     # Short CPU budgets learn faster at three times the usual 2e-4 (benchmarks/results/gan.md).
     "small": {"z_dim": 64, "g_width": 32, "d_width": 32, "batch_size": 64, "max_kimg": 300.0,
-              "tick_kimg": 6.4, "lr_g": 6e-4, "lr_d": 6e-4},
+              "tick_kimg": 6.4, "lr_g": 6e-4, "lr_d": 6e-4, "classifier_weight": 0.5},
     "full": {"z_dim": 128, "g_width": 64, "d_width": 64, "batch_size": 128,
-             "max_kimg": 5000.0, "tick_kimg": 25.6, "metric_samples": 10_000},
+             "max_kimg": 5000.0, "tick_kimg": 25.6, "metric_samples": 10_000,
+             "classifier_weight": 0.5},
 }
+
+
+# Fewer training images than this and a preset's discriminator memorises them before the
+# generator learns anything; the run is refused before it starts.
+MIN_IMAGES = {"baby": 16, "small": 2000, "full": 10_000}
+
+
+def check_size(preset: str, images: int) -> None:
+    """A one-line error when ``images`` is too small a catalogue for ``preset``."""
+    needed = MIN_IMAGES.get(preset, 0)
+    if images < needed:
+        smaller = [p for p, n in MIN_IMAGES.items() if n <= images]
+        hint = f"; use --preset {smaller[-1]} or ingest more items" if smaller else ""
+        raise UnusableInputError(f"{images} training images are too few for preset {preset} "
+                                 f"(it needs at least {needed}){hint}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,7 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     preset: str = "small"
     attributes: tuple[str, ...] = ()     # items: condition attributes (default: chosen)
+    resolution: int | None = None        # training side (None: per device, see resolution_for)
     z_dim: int = 64
     g_width: int = 32
     d_width: int = 32
@@ -46,6 +63,8 @@ class TrainConfig:
     augment_target: float | None = 0.6   # adaptive (ADA) target; None = always augment
     augment_speed_kimg: float = 100.0    # ADA: images (k) for p to go from 0 to 1
     condition_dropout: float = 0.1
+    flip: bool = True                    # mirror real images left-right (garments are symmetric)
+    classifier_weight: float = 0.0       # auxiliary-classifier loss on both networks (0 = off)
     minibatch_std: bool = True           # discriminator sees batch variety (see networks)
     mode_seeking: float = 0.1            # weight of the MSGAN diversity term (0 = off)
     max_kimg: float = 300.0
@@ -59,6 +78,13 @@ class TrainConfig:
     limit_images: int | None = None
     metric_samples: int = 2000
     divergence_loss: float = 1e3         # |loss| above this (or NaN) stops training
+
+    def resolution_for(self, native: int, device_type: str) -> int:
+        """The side the networks train at: as configured, else the images' own up to 32 px,
+        and above that 32 px on CPU (4x fewer pixels than 64) or native on CUDA."""
+        if self.resolution is not None:
+            return self.resolution
+        return native if native <= 32 or device_type == "cuda" else 32
 
     @property
     def max_steps(self) -> int:

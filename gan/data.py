@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from gan.conditioning import Vocabulary
 from pipeline.core.errors import UnusableInputError
@@ -19,6 +20,10 @@ from pipeline.core.settings import Settings
 
 DATASETS = ("fashion-mnist", "items")
 MAX_VALUES_PER_ATTRIBUTE = 200
+MIN_LABELLED_ITEMS = 100
+# The attributes the trend series are most often about, as catalogues spell them.
+CATEGORY_ATTRIBUTES = ("category", "articleType", "clothing_category", "type")
+COLOUR_ATTRIBUTES = ("colour", "color", "baseColour", "major_color")
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class ImageSet:
     labels: torch.Tensor      # long (N, n_attributes), 0 = unknown
     vocabulary: Vocabulary
     name: str
+    left_out: tuple[tuple[str, str], ...] = ()   # attributes not conditioned on, and why
 
     def __len__(self) -> int:
         return len(self.images)
@@ -40,7 +46,18 @@ class ImageSet:
         return int(self.images.shape[1])
 
     def subset(self, index: torch.Tensor | slice) -> ImageSet:
-        return ImageSet(self.images[index], self.labels[index], self.vocabulary, self.name)
+        return ImageSet(self.images[index], self.labels[index], self.vocabulary, self.name,
+                        self.left_out)
+
+    def at_resolution(self, side: int, batch_size: int = 4096) -> ImageSet:
+        """The same images area-resampled to ``side`` x ``side`` (still uint8)."""
+        if side == self.resolution:
+            return self
+        resized = [to_uint8(F.interpolate(to_float(self.images[i:i + batch_size]), size=side,
+                                          mode="area" if side < self.resolution else "bilinear"))
+                   for i in range(0, len(self), batch_size)]
+        return ImageSet(torch.cat(resized), self.labels, self.vocabulary, self.name,
+                        self.left_out)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -94,15 +111,26 @@ def _items(split: str, settings: Settings, attributes: list[str] | None,
     held_out = frame["sha256"].str[:2].apply(int, base=16) < 26   # ~10%, fixed by content
     frame = frame[held_out if split == "test" else ~held_out]
     rows = [dict(pairs) for pairs in frame["attributes"]]
-    vocabulary = vocabulary or _vocabulary(rows, attributes)
+    left_out: dict[str, str] = {}
+    if vocabulary is None:
+        vocabulary, left_out = _vocabulary(rows, attributes)
     images = (np.stack([png.decode(data) for data in frame["image_png"]]) if len(frame)
               else np.zeros((0, 64, 64, 3)))
     tensor = torch.from_numpy(images.astype(np.uint8)).permute(0, 3, 1, 2).contiguous()
-    return ImageSet(tensor, vocabulary.encode(rows), vocabulary, "items")
+    return ImageSet(tensor, vocabulary.encode(rows), vocabulary, "items",
+                    tuple(left_out.items()))
 
 
-def _vocabulary(rows: list[dict[str, str]], attributes: list[str] | None) -> Vocabulary:
-    """The requested attributes, or the (up to four) best-covered ones with sane cardinality."""
+def _vocabulary(rows: list[dict[str, str]], attributes: list[str] | None
+                ) -> tuple[Vocabulary, dict[str, str]]:
+    """The condition attributes and the reasons any were left out.
+
+    Asked-for attributes must exist; any with fewer than ``MIN_LABELLED_ITEMS`` labelled
+    items (or one value only) is left out, with the reason. By default: the category
+    attribute and the colour attribute (the first of ``CATEGORY_ATTRIBUTES`` and of
+    ``COLOUR_ATTRIBUTES`` the items carry), which the trend series are about; failing both,
+    the best-covered attribute of sane cardinality.
+    """
     values: dict[str, set[str]] = {}
     coverage: dict[str, int] = {}
     for row in rows:
@@ -115,12 +143,33 @@ def _vocabulary(rows: list[dict[str, str]], attributes: list[str] | None) -> Voc
         if missing:
             raise UnusableInputError(f"items have no attribute(s) {', '.join(missing)}; "
                                      f"found: {', '.join(sorted(values)) or 'none'}")
-        chosen = attributes
+        candidates = list(attributes)
     else:
+        candidates = [next(a for a in role if a in values)
+                      for role in (CATEGORY_ATTRIBUTES, COLOUR_ATTRIBUTES)
+                      if any(a in values for a in role)]
+    left_out = {a: _unlearnable(a, coverage[a], len(values[a])) for a in candidates}
+    chosen = [a for a in candidates if not left_out[a]]
+    if not chosen and not attributes:
         usable = [a for a in values if 2 <= len(values[a]) <= MAX_VALUES_PER_ATTRIBUTE
-                  and coverage[a] >= 0.5 * len(rows)]
-        chosen = sorted(usable, key=lambda a: -coverage[a])[:4]
-        if not chosen:
-            raise UnusableInputError("items carry no attribute usable as a condition "
-                                     "(2-200 values, on at least half the items)")
-    return Vocabulary.from_values({a: values[a] for a in chosen})
+                  and coverage[a] >= max(MIN_LABELLED_ITEMS, 0.5 * len(rows))]
+        chosen = sorted(usable, key=lambda a: -coverage[a])[:1]
+    if not chosen:
+        reasons = "; ".join(f"{a}: {why}" for a, why in left_out.items() if why)
+        raise UnusableInputError("items carry no attribute usable as a condition"
+                                 + (f" ({reasons})" if reasons else
+                                    f" (2-{MAX_VALUES_PER_ATTRIBUTE} values, at least "
+                                    f"{MIN_LABELLED_ITEMS} labelled items)"))
+    vocabulary = Vocabulary.from_values({a: values[a] for a in chosen})
+    return vocabulary, {a: why for a, why in left_out.items() if why}
+
+
+def _unlearnable(name: str, labelled: int, distinct: int) -> str:
+    """Why an attribute cannot be a condition ('' when it can)."""
+    if labelled < MIN_LABELLED_ITEMS:
+        return f"only {labelled} labelled items (a condition needs {MIN_LABELLED_ITEMS})"
+    if distinct < 2:
+        return "a single value"
+    if distinct > MAX_VALUES_PER_ATTRIBUTE:
+        return f"{distinct} values (at most {MAX_VALUES_PER_ATTRIBUTE})"
+    return ""

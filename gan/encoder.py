@@ -12,7 +12,7 @@ its architecture and vocabulary: loadable with ``torch.load(weights_only=True)``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -30,8 +30,9 @@ from pipeline.core.names import EMBEDDING_DIM
 @dataclass(frozen=True)
 class EncoderPreset:
     width: int             # channels of the first convolution (doubling twice)
-    epochs: int
+    epochs: int            # with ``converge``: the most epochs
     limit: int | None      # training images used (None: all)
+    converge: bool = False  # train until held-out accuracy stops improving (see train)
 
 
 PRESETS = MappingProxyType({
@@ -39,7 +40,13 @@ PRESETS = MappingProxyType({
     "quick": EncoderPreset(width=16, epochs=3, limit=8192),     # a minute on CPU: the demo
     "small": EncoderPreset(width=32, epochs=2, limit=None),     # CPU
     "full": EncoderPreset(width=64, epochs=10, limit=None),     # GPU
+    # The GAN's metric classifier: trained until it converges, once per dataset.
+    "metric": EncoderPreset(width=32, epochs=16, limit=None, converge=True),
 })
+# Convergence: the learning rate drops by PLATEAU_FACTOR whenever an epoch does not improve
+# the validation accuracy by PLATEAU_GAIN; training stops after PLATEAU_DROPS drops.
+PLATEAU_GAIN, PLATEAU_FACTOR, PLATEAU_DROPS = 0.005, 0.3, 2
+VALIDATION_SHARE = 0.05
 
 
 def preset(name: str) -> EncoderPreset:
@@ -91,11 +98,15 @@ class TrainedEncoder:
     vocabulary: Vocabulary
     dataset: str
     test_accuracy: dict[str, float]
+    history: list[float] = field(default_factory=list)   # validation accuracy per epoch
+    # A metric classifier's realism reference (``gan.realism``); empty for item encoders.
+    reference: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         checkpoint.save({"state": self.model.state_dict(), "architecture": self.model.arch,
                          "vocabulary": self.vocabulary.to_json(), "dataset": self.dataset,
-                         "test_accuracy": self.test_accuracy}, path)
+                         "test_accuracy": self.test_accuracy, "history": self.history,
+                         "reference": self.reference}, path)
 
     @classmethod
     def load(cls, path: Path) -> TrainedEncoder:
@@ -106,13 +117,26 @@ class TrainedEncoder:
                         arch.get("stem_pool", 1))
         model.load_state_dict(state["state"])
         return cls(model.eval(), Vocabulary.from_json(state["vocabulary"]), state["dataset"],
-                   dict(state["test_accuracy"]))
+                   dict(state["test_accuracy"]), list(state.get("history", [])),
+                   dict(state.get("reference", {})))
 
     @torch.no_grad()
     def embed(self, images_uint8: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         self.model.eval()
         return torch.cat([self.model.embed(to_float(images_uint8[i:i + batch_size]))
                           for i in range(0, len(images_uint8), batch_size)])
+
+    @torch.no_grad()
+    def probabilities(self, images_uint8: torch.Tensor, batch_size: int = 512
+                      ) -> list[torch.Tensor]:
+        """Per attribute, (N, n_values - 1): softmax over the known values (column j is
+        value index j + 1)."""
+        self.model.eval()
+        if not len(images_uint8):
+            return [torch.zeros(0, head.out_features - 1) for head in self.model.heads]
+        parts = [[head[:, 1:].softmax(dim=1) for head in self.model(to_float(
+            images_uint8[i:i + batch_size]))] for i in range(0, len(images_uint8), batch_size)]
+        return [torch.cat([part[a] for part in parts]) for a in range(len(self.model.heads))]
 
     @torch.no_grad()
     def predict(self, images_uint8: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -143,24 +167,65 @@ def train(train_set: ImageSet, test_set: ImageSet, preset_name: str = "small", s
         train_set = train_set.subset(slice(0, chosen.limit))
     model = Encoder(train_set.channels, train_set.resolution, train_set.vocabulary.sizes,
                     chosen.width)
-    optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
     rng = torch.Generator().manual_seed(seed)
-    steps = chosen.epochs * max(1, len(train_set) // batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps)
-    model.train()
-    for _ in range(steps):
-        index = torch.randint(len(train_set), (batch_size,), generator=rng)
-        images, labels = to_float(train_set.images[index]), train_set.labels[index]
-        flips = torch.rand(len(images), generator=rng) < 0.5   # garments are left-right symmetric
-        images = torch.where(flips[:, None, None, None], images.flip(3), images)
-        loss = sum(F.cross_entropy(logits, labels[:, i], ignore_index=0)
-                   for i, logits in enumerate(model(images)) if (labels[:, i] > 0).any())
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        scheduler.step()
-        if progress:
-            progress.advance()
+    if chosen.converge:
+        history = _train_until_converged(model, train_set, chosen.epochs, batch_size, rng)
+    else:
+        history = []
+        optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
+        steps = chosen.epochs * max(1, len(train_set) // batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps)
+        for _ in range(steps):
+            _train_step(model, optimiser, train_set, batch_size, rng)
+            scheduler.step()
+            if progress:
+                progress.advance()
     trained = TrainedEncoder(model.eval(), train_set.vocabulary, train_set.name, {})
     trained.test_accuracy = accuracy(trained, test_set)
+    trained.history = history
     return trained
+
+
+def _train_step(model: Encoder, optimiser: torch.optim.Optimizer, data: ImageSet,
+                batch_size: int, rng: torch.Generator) -> None:
+    model.train()
+    index = torch.randint(len(data), (batch_size,), generator=rng)
+    images, labels = to_float(data.images[index]), data.labels[index]
+    flips = torch.rand(len(images), generator=rng) < 0.5   # garments are left-right symmetric
+    images = torch.where(flips[:, None, None, None], images.flip(3), images)
+    loss = sum(F.cross_entropy(logits, labels[:, i], ignore_index=0)
+               for i, logits in enumerate(model(images)) if (labels[:, i] > 0).any())
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+
+
+def _train_until_converged(model: Encoder, data: ImageSet, max_epochs: int, batch_size: int,
+                           rng: torch.Generator) -> list[float]:
+    """Epochs until the validation accuracy (mean over attributes, on a slice of the
+    training set: the test split stays unseen) plateaus at the lowest learning rate; the
+    best epoch's weights are kept. Returns the validation accuracy of every epoch."""
+    order = torch.randperm(len(data), generator=rng)
+    cut = max(1, int(len(data) * VALIDATION_SHARE))
+    validation, fit = data.subset(order[:cut]), data.subset(order[cut:])
+    optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
+    best, best_state, drops, history = -1.0, None, 0, []
+    for _ in range(max_epochs):
+        for _ in range(max(1, len(fit) // batch_size)):
+            _train_step(model, optimiser, fit, batch_size, rng)
+        score = sum(accuracy(TrainedEncoder(model.eval(), data.vocabulary, data.name, {}),
+                             validation).values()) / len(data.vocabulary.names)
+        history.append(score)
+        if score > best + PLATEAU_GAIN or best_state is None:
+            best = max(best, score)
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            continue
+        if score > best:
+            best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
+        drops += 1
+        if drops > PLATEAU_DROPS:
+            break
+        for group in optimiser.param_groups:
+            group["lr"] *= PLATEAU_FACTOR
+    model.load_state_dict(best_state)
+    return history

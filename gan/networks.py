@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 # resolution -> (start side, number of 2x upsamplings)
-LAYOUTS = {28: (7, 2), 64: (4, 4)}
+LAYOUTS = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}
 
 
 class ConditionEmbedding(nn.Module):
@@ -106,13 +106,19 @@ class UpBlock(nn.Module):
 
 
 class Generator(nn.Module):
+    """``forward`` draws at the training ``resolution``; ``display`` brings a drawing to
+    ``output_resolution`` (the item size) by fixed bilinear upsampling, so a generator
+    trained at 32 px on CPU still delivers 64 px items."""
+
     def __init__(self, resolution: int, channels: int, condition_sizes: list[int],
-                 z_dim: int = 64, width: int = 64) -> None:
+                 z_dim: int = 64, width: int = 64, output_resolution: int | None = None
+                 ) -> None:
         super().__init__()
         if resolution not in LAYOUTS:
             raise ValueError(f"resolution {resolution} not supported; one of {list(LAYOUTS)}")
         start, ups = LAYOUTS[resolution]
         self.z_dim, self.start, self.resolution, self.channels = z_dim, start, resolution, channels
+        self.output_resolution = output_resolution or resolution
         cond_dim = z_dim
         self.embed = ConditionEmbedding(condition_sizes, cond_dim)
         widths = [width * 2 ** (ups - i) for i in range(ups + 1)]   # e.g. 256,128,64 for 28px
@@ -134,6 +140,14 @@ class Generator(nn.Module):
         for block in self.blocks:
             x = block(x, cond)
         return torch.tanh(self.to_image(torch.relu(self.out_norm(x, cond))))
+
+    def display(self, images: torch.Tensor) -> torch.Tensor:
+        if self.output_resolution == self.resolution:
+            return images
+        if self.output_resolution < self.resolution:   # judged below the training side
+            return nn.functional.interpolate(images, size=self.output_resolution, mode="area")
+        return nn.functional.interpolate(images, size=self.output_resolution, mode="bilinear",
+                                         align_corners=False).clamp(-1, 1)
 
 
 def minibatch_stddev(x: torch.Tensor, sets: int = 1, group: int = 4) -> torch.Tensor:
@@ -157,7 +171,8 @@ def minibatch_stddev(x: torch.Tensor, sets: int = 1, group: int = 4) -> torch.Te
 
 class Discriminator(nn.Module):
     def __init__(self, resolution: int, channels: int, condition_sizes: list[int],
-                 width: int = 64, minibatch_std: bool = False) -> None:
+                 width: int = 64, minibatch_std: bool = False, classifier: bool = False
+                 ) -> None:
         super().__init__()
         if resolution not in LAYOUTS:
             raise ValueError(f"resolution {resolution} not supported; one of {list(LAYOUTS)}")
@@ -176,20 +191,29 @@ class Discriminator(nn.Module):
         self.score = spectral_norm(nn.Linear(widths[-1], 1))
         self.embeds = nn.ModuleList(spectral_norm(nn.Embedding(n, widths[-1]))
                                     for n in condition_sizes)
+        # Auxiliary heads (AC-GAN): one classifier per attribute on the pooled features.
+        self.classes = (nn.ModuleList(nn.Linear(widths[-1], n) for n in condition_sizes)
+                        if classifier else None)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, sets: int = 1
-                ) -> torch.Tensor:
+                ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The realism score; with auxiliary heads, also one logit tensor per attribute."""
         x = self.features(images)
         if self.final is not None:
             x = nn.functional.leaky_relu(self.final(minibatch_stddev(x, sets)), 0.2)
         h = x.sum(dim=(2, 3))  # global sum pooling
         projection = sum((embed(labels[:, i]) * h).sum(dim=1)
                          for i, embed in enumerate(self.embeds))
-        return self.score(h).squeeze(1) + projection
+        score = self.score(h).squeeze(1) + projection
+        if self.classes is None:
+            return score
+        pooled = h / (x.shape[2] * x.shape[3])
+        return score, [head(pooled) for head in self.classes]
 
 
 def architecture(resolution: int, channels: int, condition_sizes: list[int], z_dim: int,
-                 width: int) -> dict[str, object]:
+                 width: int, output_resolution: int | None = None) -> dict[str, object]:
     """What a checkpoint must match to be loaded into these networks."""
     return {"resolution": resolution, "channels": channels,
-            "condition_sizes": list(condition_sizes), "z_dim": z_dim, "width": width}
+            "condition_sizes": list(condition_sizes), "z_dim": z_dim, "width": width,
+            "output_resolution": output_resolution or resolution}

@@ -6,13 +6,16 @@ its files. StyleCast itself only ever loads that weights file, with
 ``torch.load(weights_only=True)``, into networks built from the recorded architecture.
 
 Aliases: every new generator becomes ``candidate``; ``champion`` moves to it only when its
-FD (lower is better), measured with the same encoder version, beats the champion's.
+FD (lower is better), measured with the same metric classifier version, beats the
+champion's *and* neither its within-condition diversity nor its class consistency is worse.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +24,7 @@ from torch import nn
 from gan import checkpoint
 from gan.conditioning import Vocabulary
 from gan.encoder import TrainedEncoder
-from gan.metrics import CHAMPION_METRIC
+from gan.metrics import CHAMPION_GUARDS, CHAMPION_METRIC
 from gan.networks import Generator
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import CANDIDATE_ALIAS, CHAMPION_ALIAS, ENCODER_MODEL, GAN_MODEL
@@ -40,7 +43,8 @@ class SamplingModule(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         z_dim = self.generator.z_dim
-        return self.generator(inputs[:, :z_dim], inputs[:, z_dim:].round().long())
+        return self.generator.display(self.generator(inputs[:, :z_dim],
+                                                     inputs[:, z_dim:].round().long()))
 
 
 class EmbeddingModule(nn.Module):
@@ -80,7 +84,8 @@ def log_generator(ema: Generator, vocabulary: Vocabulary, arch: dict, run_dir: P
                   encoder_version: str | None) -> str:
     weights = run_dir / GENERATOR_FILE
     checkpoint.save({"state": ema.state_dict(), "architecture": arch,
-                     "vocabulary": vocabulary.to_json()}, weights)
+                     "vocabulary": vocabulary.to_json(),
+                     "metric_classifier_version": encoder_version or ""}, weights)
     ema = ema.cpu().eval()
     example = torch.cat([torch.randn(2, ema.z_dim),
                          torch.zeros(2, len(vocabulary.names))], dim=1)
@@ -96,10 +101,25 @@ def log_generator(ema: Generator, vocabulary: Vocabulary, arch: dict, run_dir: P
     return version
 
 
-def promote_if_better(version: str, score: float, encoder_version: str | None
-                      ) -> tuple[bool, str]:
+def _guard_value(metrics: dict[str, float], guard: str) -> float | None:
+    """A guard's value from a run's ``final.*`` metrics: ``diversity`` itself, or for
+    ``class_consistency`` the mean of its per-attribute ratios to real accuracy."""
+    if guard in CHAMPION_GUARDS and f"final.{guard}" in metrics:
+        return metrics[f"final.{guard}"]
+    ratios = [v for k, v in metrics.items()
+              if k.startswith(f"final.{guard}_") and k.endswith("_vs_real")]
+    return sum(ratios) / len(ratios) if ratios else None
+
+
+def promote_if_better(version: str, scores: dict[str, float], judge_version: str | None,
+                      rescore: Callable[[PublishedGenerator], dict[str, float] | None]
+                      | None = None) -> tuple[bool, str]:
     """Move ``champion`` to ``version`` when its ``CHAMPION_METRIC`` (lower is better) beats
-    the champion's; says why either way."""
+    the champion's and none of ``CHAMPION_GUARDS`` is worse; says why either way.
+
+    A champion scored by another metric classifier version is re-scored with this one
+    (``rescore``; None when it cannot be, e.g. it conditions on other attributes: then it
+    cannot serve these conditions and the new generator takes over)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -111,21 +131,39 @@ def promote_if_better(version: str, score: float, encoder_version: str | None
     if champion is None:
         client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
         return True, "no champion yet"
-    metric = CHAMPION_METRIC.upper()
-    best = client.get_run(champion.run_id).data.metrics.get(f"final.{CHAMPION_METRIC}",
-                                                           float("inf"))
-    if champion.tags.get(ENCODER_VERSION_TAG) != (encoder_version or None):
-        return False, (f"champion v{champion.version} was scored with another encoder "
-                       "version; not comparable, champion kept")
-    if score < best:
-        client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
-        return True, f"{metric} {score:.4g} beats champion v{champion.version} ({best:.4g})"
-    return False, (f"{metric} {score:.4g} does not beat champion v{champion.version} "
-                   f"({best:.4g})")
+    if champion.tags.get(ENCODER_VERSION_TAG) == (judge_version or None):
+        held = client.get_run(champion.run_id).data.metrics
+    elif rescore is None:
+        return False, (f"champion v{champion.version} was scored with another metric "
+                       "classifier version; not comparable, champion kept")
+    else:
+        rescored = rescore(load_generator(f"models:/{GAN_MODEL}/{champion.version}"))
+        if rescored is None:
+            client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
+            return True, (f"champion v{champion.version} conditions on other attributes and "
+                          "cannot be judged on this data; the new generator takes over")
+        held = {f"final.{k}": v for k, v in rescored.items()}
+    metric, score = CHAMPION_METRIC.upper(), scores[CHAMPION_METRIC]
+    best = held.get(f"final.{CHAMPION_METRIC}", float("inf"))
+    if score >= best:
+        return False, (f"{metric} {score:.4g} does not beat champion v{champion.version} "
+                       f"({best:.4g})")
+    ours = {f"final.{k}": v for k, v in scores.items()}
+    for guard in CHAMPION_GUARDS:
+        mine, theirs = _guard_value(ours, guard), _guard_value(held, guard)
+        if mine is not None and theirs is not None and mine < theirs:
+            return False, (f"{metric} {score:.4g} beats champion v{champion.version} "
+                           f"({best:.4g}) but its {guard} {mine:.3g} is worse than "
+                           f"{theirs:.3g}; champion kept")
+    client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
+    return True, (f"{metric} {score:.4g} beats champion v{champion.version} ({best:.4g}), "
+                  f"diversity and consistency no worse")
 
 
-def log_encoder(trained: TrainedEncoder, run_dir: Path) -> str:
-    """Register the encoder; alias = its dataset, so each dataset has its current encoder."""
+def log_encoder(trained: TrainedEncoder, run_dir: Path, registered: str = ENCODER_MODEL
+                ) -> str:
+    """Register the encoder (or the metric classifier, ``registered=METRIC_MODEL``);
+    alias = its dataset, so each dataset has its current one."""
     from mlflow.tracking import MlflowClient
 
     weights = run_dir / ENCODER_FILE
@@ -133,10 +171,9 @@ def log_encoder(trained: TrainedEncoder, run_dir: Path) -> str:
     arch = trained.model.arch
     example = torch.zeros(2, arch["channels"], arch["resolution"], arch["resolution"])
     version = _log_pytorch(EmbeddingModule(trained.model), "encoder", example, [weights],
-                           ENCODER_MODEL, {"dataset": trained.dataset,
-                                           "vocabulary": trained.vocabulary.to_json()})
-    MlflowClient().set_registered_model_alias(ENCODER_MODEL, alias_for(trained.dataset),
-                                              version)
+                           registered, {"dataset": trained.dataset,
+                                        "vocabulary": trained.vocabulary.to_json()})
+    MlflowClient().set_registered_model_alias(registered, alias_for(trained.dataset), version)
     return version
 
 
@@ -162,32 +199,41 @@ def _download(model_uri: str, filename: str) -> Path:
     return found[0]
 
 
-def load_generator(model: str) -> tuple[Generator, Vocabulary]:
+@dataclass(frozen=True)
+class PublishedGenerator:
+    generator: Generator
+    vocabulary: Vocabulary
+    metric_classifier_version: str   # the classifier that scored it ('' for older models)
+
+
+def load_generator(model: str) -> PublishedGenerator:
     """From ``models:/...``, ``runs:/...`` or a local ``generator.pt``, without unpickling."""
     path = Path(model) if Path(model).exists() else _download(model, GENERATOR_FILE)
     state = checkpoint.load(path)
     arch = state["architecture"]
     generator = Generator(arch["resolution"], arch["channels"], arch["condition_sizes"],
-                          arch["z_dim"], arch["width"])
+                          arch["z_dim"], arch["width"], arch.get("output_resolution"))
     generator.load_state_dict(state["state"])
-    return generator.eval(), Vocabulary.from_json(state["vocabulary"])
+    return PublishedGenerator(generator.eval(), Vocabulary.from_json(state["vocabulary"]),
+                              str(state.get("metric_classifier_version", "")))
 
 
-def load_encoder(dataset: str) -> tuple[TrainedEncoder, str] | None:
-    """The registered encoder for ``dataset`` and its version, or None when there is none."""
+def load_encoder(dataset: str, registered: str = ENCODER_MODEL
+                 ) -> tuple[TrainedEncoder, str] | None:
+    """The registered encoder (or metric classifier) for ``dataset`` and its version, or
+    None when there is none."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     try:
-        version = MlflowClient().get_model_version_by_alias(ENCODER_MODEL, alias_for(dataset))
+        version = MlflowClient().get_model_version_by_alias(registered, alias_for(dataset))
     except MlflowException:
         return None
-    return load_encoder_version(str(version.version))
+    return load_encoder_version(str(version.version), registered)
 
 
-def load_encoder_version(version: str) -> tuple[TrainedEncoder, str]:
-    """A given registry version of the encoder (an error naming it when it does not exist)."""
-    path = _download(f"models:/{ENCODER_MODEL}/{version}", ENCODER_FILE)
+def load_encoder_version(version: str, registered: str = ENCODER_MODEL
+                         ) -> tuple[TrainedEncoder, str]:
+    """A given registry version (an error naming it when it does not exist)."""
+    path = _download(f"models:/{registered}/{version}", ENCODER_FILE)
     return TrainedEncoder.load(path), version
-
-

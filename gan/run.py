@@ -14,17 +14,17 @@ from pathlib import Path
 
 import torch
 
-from gan import evaluate, publish
-from gan.config import TrainConfig, build
+from gan import evaluate, publish, realism
+from gan.config import TrainConfig, build, check_size
 from gan.data import ImageSet, load
 from gan.encoder import TrainedEncoder
 from gan.encoder import preset as encoder_preset
 from gan.encoder import train as train_encoder
 from gan.images import grid, write_pngs
-from gan.metrics import CHAMPION_METRIC
 from gan.train import load_trained, sample, training_loop
 from pipeline.core import layout, png
 from pipeline.core.errors import UnusableInputError
+from pipeline.core.names import METRIC_MODEL
 from pipeline.core.settings import Settings, cache_dir, is_local, local_path
 from pipeline.core.tracking import check_reachable, mlflow_run
 
@@ -61,14 +61,21 @@ def data_hash(data: ImageSet) -> str:
     return layout.content_key(data.images.numpy().tobytes(), data.labels.numpy().tobytes())
 
 
-def ensure_encoder(settings: Settings, dataset: str, train: ImageSet, test: ImageSet,
-                   preset: str, run_dir: Path) -> tuple[TrainedEncoder, str]:
-    """The registered encoder for the dataset, trained and registered first when missing."""
-    found = publish.load_encoder(dataset)
+def ensure_metric_classifier(dataset: str, train: ImageSet, test: ImageSet, preset: str,
+                             run_dir: Path) -> tuple[TrainedEncoder, str]:
+    """The dataset's registered metric classifier for these conditions, reused when it
+    exists (every generator of a dataset is then judged by the same one); otherwise
+    trained until it converges and registered first."""
+    found = publish.load_encoder(dataset, METRIC_MODEL)
     if found is not None and found[0].vocabulary == train.vocabulary:
         return found
     trained = train_encoder(train, test, preset)
-    return trained, publish.log_encoder(trained, run_dir)
+    trained.reference = realism.reference(trained, train, test)
+    import mlflow
+
+    mlflow.log_metrics({f"metric_classifier.test_accuracy.{k}": v
+                        for k, v in trained.test_accuracy.items()})
+    return trained, publish.log_encoder(trained, run_dir, METRIC_MODEL)
 
 
 def _rank() -> int:
@@ -98,6 +105,7 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         cfg = build(dataset, preset, config_file, **overrides)
         run_dir = _new_run(settings, cfg, run_name)
     train = load(cfg.dataset, "train", settings, list(cfg.attributes) or None, cfg.limit_images)
+    check_size(cfg.preset, len(train))
     if _rank() != 0:  # other DDP ranks only train; rank 0 logs, scores and publishes
         result = training_loop(cfg, run_dir, train, resume=bool(resume))
         return {"run": run_dir.name, "rank": _rank(), "steps": result.step}
@@ -112,22 +120,33 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         run_id_file.write_text(run.info.run_id)
         if run_id is None:
             mlflow.log_artifact(str(run_dir / "config.json"))
+        if train.left_out:
+            mlflow.set_tag("stylecast.conditions_left_out",
+                           "; ".join(f"{a}: {why}" for a, why in train.left_out))
         result = training_loop(cfg, run_dir, train, MlflowTracker(), resume=bool(resume))
         nets = load_trained(cfg, train, run_dir)
-        encoder, encoder_version = ensure_encoder(settings, cfg.dataset, train, test,
-                                                  "baby" if cfg.preset == "baby" else "small",
-                                                  run_dir)
-        scores = evaluate.score_generator(nets.ema, cfg.z_dim, encoder, train, test,
+        judge, judge_version = ensure_metric_classifier(
+            cfg.dataset, train, test, "baby" if cfg.preset == "baby" else "metric", run_dir)
+        scores = evaluate.score_generator(nets.ema, cfg.z_dim, judge, train, test,
                                           min(cfg.metric_samples, len(test)), cfg.seed)
         mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()}, step=result.step)
         version = publish.log_generator(nets.ema, train.vocabulary, nets.arch, run_dir,
-                                        encoder_version)
-        promoted, why = publish.promote_if_better(version, scores[CHAMPION_METRIC], encoder_version)
+                                        judge_version)
+        def rescore(champion: publish.PublishedGenerator) -> dict[str, float] | None:
+            if champion.vocabulary != train.vocabulary:
+                return None
+            return evaluate.score_generator(champion.generator, champion.generator.z_dim,
+                                            judge, train, test,
+                                            min(cfg.metric_samples, len(test)), cfg.seed)
+
+        promoted, why = publish.promote_if_better(version, scores, judge_version, rescore)
         mlflow.set_tags({"stylecast.champion": str(promoted), "stylecast.champion_why": why})
     return {"run": run_dir.name, "run_dir": str(run_dir), "mlflow_run_id": run.info.run_id,
-            "steps": result.step, "images_per_second": round(result.images_per_second, 1),
+            "conditions": train.vocabulary.names, "conditions_left_out": dict(train.left_out),
+            "resolution": nets.arch["resolution"], "steps": result.step,
+            "images_per_second": round(result.images_per_second, 1),
             "stopped_by": result.stopped_by, "model_version": version, "champion": promoted,
-            "champion_reason": why, "encoder_version": encoder_version,
+            "champion_reason": why, "metric_classifier_version": judge_version,
             **{k: round(v, 4) for k, v in scores.items()}}
 
 
@@ -159,7 +178,8 @@ def sample_command(settings: Settings, model: str, condition: str, n: int, out: 
 
         check_reachable(settings.mlflow_tracking_uri)
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    generator, vocabulary = publish.load_generator(model)
+    published = publish.load_generator(model)
+    generator, vocabulary = published.generator, published.vocabulary
     labels = vocabulary.parse(condition).repeat(n, 1)
     z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     images = sample(generator, z, labels)

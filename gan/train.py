@@ -82,14 +82,19 @@ class Networks:
 
     @classmethod
     def build(cls, cfg: TrainConfig, data: ImageSet) -> Networks:
+        """Networks at the config's training side for ``data`` (at its native side)."""
         sizes = data.vocabulary.sizes
-        generator = Generator(data.resolution, data.channels, sizes, cfg.z_dim, cfg.g_width)
-        discriminator = Discriminator(data.resolution, data.channels, sizes, cfg.d_width,
-                                      cfg.minibatch_std)
+        side = cfg.resolution_for(data.resolution, torch_device(cfg.device).type)
+        generator = Generator(side, data.channels, sizes, cfg.z_dim, cfg.g_width,
+                              output_resolution=data.resolution)
+        discriminator = Discriminator(side, data.channels, sizes, cfg.d_width,
+                                      cfg.minibatch_std, classifier=cfg.classifier_weight > 0)
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
-        arch = architecture(data.resolution, data.channels, sizes, cfg.z_dim, cfg.g_width)
+        arch = architecture(side, data.channels, sizes, cfg.z_dim, cfg.g_width,
+                            output_resolution=data.resolution)
         return cls(generator, discriminator, ema,
-                   {**arch, "d_width": cfg.d_width, "minibatch_std": cfg.minibatch_std})
+                   {**arch, "d_width": cfg.d_width, "minibatch_std": cfg.minibatch_std,
+                    "classifier": cfg.classifier_weight > 0})
 
 
 def _distributed() -> tuple[int, int]:
@@ -144,11 +149,12 @@ class Session:
 
     @classmethod
     def build(cls, cfg: TrainConfig, data: ImageSet, rank: int, world: int) -> Session:
+        """``data`` at its native side; the session keeps it at the training side."""
         torch.manual_seed(cfg.seed + rank)
         nets = Networks.build(cfg, data)
         data_rng = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
         betas = (cfg.beta1, cfg.beta2)
-        return cls(cfg, data, nets,
+        return cls(cfg, data.at_resolution(int(nets.arch["resolution"])), nets,
                    torch.optim.Adam(nets.generator.parameters(), cfg.lr_g, betas),
                    torch.optim.Adam(nets.discriminator.parameters(), cfg.lr_d, betas),
                    AdaptiveAugment(cfg.augment, cfg.augment_target, cfg.augment_speed_kimg),
@@ -191,15 +197,21 @@ class Session:
         return torch.autocast("cuda", dtype=torch.bfloat16,
                               enabled=self.device.type == "cuda" and self.cfg.amp)
 
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Real images and their conditions, some hidden as unknown (condition dropout)."""
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Real images (some mirrored), their conditions with some hidden as unknown
+        (condition dropout), and their full labels (what the auxiliary heads learn)."""
         cfg, data = self.cfg, self.data
         index = torch.randint(len(data), (cfg.batch_size,), generator=self.data_rng)
-        images = to_float(data.images[index]).to(self.device, non_blocking=True)
+        images = data.images[index]
+        if cfg.flip:
+            mirror = torch.rand(len(index), generator=self.data_rng) < 0.5
+            images = torch.where(mirror[:, None, None, None], images.flip(3), images)
+        images = to_float(images).to(self.device, non_blocking=True)
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        labels = drop_conditions(data.labels[index], cfg.condition_dropout, self.data_rng)
-        return images, labels.to(self.device)
+        labels = data.labels[index]
+        shown = drop_conditions(labels, cfg.condition_dropout, self.data_rng)
+        return images, shown.to(self.device), labels.to(self.device)
 
     def noise(self) -> torch.Tensor:
         return torch.randn(self.cfg.batch_size, self.cfg.z_dim,
@@ -208,27 +220,33 @@ class Session:
     def step(self, step: int) -> tuple[float, float]:
         """One discriminator and one generator update; returns (loss_d, loss_g)."""
         cfg, ada = self.cfg, self.ada
-        real, labels = self.batch()
+        real, labels, truth = self.batch()
         with self.autocast():
             with torch.no_grad():  # no graph: under DDP a forward without backward must not sync
                 fake = self.generator(self.noise(), labels)
             # Real and fake in one forward: one DDP reduction, one pass over the weights.
-            scores = self.discriminator(ada(torch.cat([real, fake.to(real.dtype)])),
-                                        torch.cat([labels, labels]), sets=2)
+            scores, logits = _split(self.discriminator(
+                ada(torch.cat([real, fake.to(real.dtype)])), torch.cat([labels, labels]), sets=2))
             d_real, d_fake = scores.float().chunk(2)
             ada.observe(d_real)
             loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            if logits is not None:  # the heads learn from real images only
+                loss_d = loss_d + cfg.classifier_weight * class_loss(
+                    [part[:len(real)] for part in logits], truth)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
 
-        _, g_labels = self.batch()
+        _, g_labels, _ = self.batch()
         with self.autocast(), frozen(self.nets.discriminator):
             if cfg.mode_seeking:
                 g_labels = paired(g_labels)
             z = self.noise()
             fake = self.generator(z, g_labels)
-            loss_g = -self.critic(ada(fake), g_labels).float().mean()
+            score, logits = _split(self.critic(ada(fake), g_labels))
+            loss_g = -score.float().mean()
+            if logits is not None:  # the fakes must show the asked values
+                loss_g = loss_g + cfg.classifier_weight * class_loss(logits, g_labels)
             if cfg.mode_seeking:
                 loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(fake.float(), z)
         self.opt_g.zero_grad(set_to_none=True)
@@ -371,6 +389,22 @@ def frozen(module: nn.Module) -> Iterator[None]:
             parameter.requires_grad_(True)
 
 
+def _split(output: torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]
+           ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """(score, per-attribute logits or None) from a discriminator with or without heads."""
+    return output if isinstance(output, tuple) else (output, None)
+
+
+def class_loss(logits: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each attribute's head on the known values (unknown = 0 is ignored)."""
+    total = logits[0].new_zeros((), dtype=torch.float32)
+    for i, head in enumerate(logits):
+        known = (labels[:, i] > 0).sum().clamp(min=1)   # no host sync, unlike masking
+        total = total + F.cross_entropy(head.float(), labels[:, i], ignore_index=0,
+                                        reduction="sum") / known
+    return total
+
+
 def ema_decay(target: float, step: int) -> float:
     """Warm-up: average over at most ``step`` updates, so the EMA generator is not still
     mostly its random initialisation after a short run (0.999 ** 2600 steps = 7%)."""
@@ -437,8 +471,9 @@ def sample(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor,
     """uint8 images from (z, labels), in batches, in eval mode."""
     was_training = generator.training
     generator.eval()
-    out = [to_uint8(generator(z[i:i + batch_size].to(device),
-                              labels[i:i + batch_size].to(device)).float()).cpu()
+    out = [to_uint8(generator.display(generator(z[i:i + batch_size].to(device),
+                                                labels[i:i + batch_size].to(device))).float()
+                    ).cpu()
            for i in range(0, len(z), batch_size)]
     generator.train(was_training)
     return torch.cat(out)

@@ -79,7 +79,9 @@ def mlflow_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def weekly_store(tmp_path_factory) -> dict:
     """A home ready for the weekly job: ~2 years of simulated weeks over real Fashion-MNIST
-    images, ingested, with a registered items encoder and a baby GAN champion.
+    images, ingested, with a registered items encoder and a baby GAN champion trained on
+    the items (category + colour; too short a run to draw anything recognisable, so its
+    concepts are flagged).
 
     Read-only for tests: copy it (``copy_home``) before changing anything.
     """
@@ -90,7 +92,8 @@ def weekly_store(tmp_path_factory) -> dict:
               "--seed", "7"], home, **env)
     cli_json(["ingest", str(drop / "manifest.csv")], home, **env)
     cli_json(["encoder", "train", "--dataset", "items", "--preset", "quick"], home, **env)
-    cli_json(["gan", "train", "--preset", "baby", "--run-name", "weekly"], home, **env)
+    cli_json(["gan", "train", "--dataset", "items", "--preset", "baby", "--run-name", "weekly"],
+             home, **env)
     weeks = sorted(p.name.split("=", 1)[1] for p in (home / "items").glob("week=*"))
     return {"home": home, "drop": drop, "env": env, "weeks": weeks}
 

@@ -203,11 +203,12 @@ def test_gan_training_dag_trains_registers_and_rejects_bad_params(airflow_env):
         output = done.stdout + done.stderr
         assert done.returncode != 0 and "ParamValidationError" in output, bad
         assert "Task started" not in output, "no task may run on invalid params"
+    # What `make demo` runs: the items, the CPU recipe, a wall-clock budget (here short).
     started = time.monotonic()
     done = dags_test(env, "stylecast_gan_training",
-                     {"preset": "baby", "max_kimg": 0.05, "seed": 3})
+                     {"dataset": "items", "preset": "small", "max_minutes": 0.25, "seed": 3})
     assert succeeded(done), done.stdout[-4000:] + done.stderr[-4000:]
-    assert time.monotonic() - started < 300
+    assert time.monotonic() - started < 420
 
     from mlflow.tracking import MlflowClient
 
@@ -216,7 +217,14 @@ def test_gan_training_dag_trains_registers_and_rejects_bad_params(airflow_env):
     newest = max(versions, key=lambda v: int(v.version))
     run = client.get_run(newest.run_id)
     assert run.data.tags["airflow.dag_id"] == "stylecast_gan_training"
-    assert run.data.params["seed"] == "3" and "final.fd" in run.data.metrics
+    assert run.data.params["seed"] == "3" and run.data.params["dataset"] == "items"
+    assert run.data.params["max_minutes"] == "0.25"
+    assert {"final.fd", "final.diversity", "final.conditioning_effect_category",
+            "final.class_consistency_colour_vs_real"} <= set(run.data.metrics)
+    judge = client.get_model_version_by_alias("stylecast-metric-classifier", "items")
+    assert newest.tags["stylecast.encoder_version"] == judge.version
+    ticks = client.get_metric_history(run.info.run_id, "images_per_second")
+    assert ticks and ticks[-1].step >= 1
 
 
 @pytest.mark.integration

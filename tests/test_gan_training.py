@@ -212,7 +212,9 @@ def check_served_over_rest(home, tmp_path, z_dim: int) -> None:
 
 
 def test_promotion_rule(tmp_path, monkeypatch):
-    """Champion moves only on a better FD scored with the same encoder version."""
+    """Champion moves only on a better FD scored with the same metric classifier, and never
+    to a generator whose diversity or consistency is worse; another classifier's champion
+    is re-scored, and one that cannot be (other conditions) gives way."""
     import mlflow
 
     from gan.conditioning import Vocabulary
@@ -223,17 +225,33 @@ def test_promotion_rule(tmp_path, monkeypatch):
     g = Generator(28, 1, vocabulary.sizes, 8, 4)
     arch = architecture(28, 1, vocabulary.sizes, 8, 4)
 
-    def register(fd, encoder_version):
+    def register(fd, judge_version, diversity=0.9, consistency=0.9, rescore=None):
+        scores = {"fd": fd, "diversity": diversity,
+                  "class_consistency_category_vs_real": consistency}
         with mlflow.start_run():
-            mlflow.log_metric("final.fd", fd)
-            version = publish.log_generator(g, vocabulary, arch, tmp_path, encoder_version)
-            return version, publish.promote_if_better(version, fd, encoder_version)
+            mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()})
+            version = publish.log_generator(g, vocabulary, arch, tmp_path, judge_version)
+            return publish.promote_if_better(version, scores, judge_version, rescore)
 
-    assert register(10.0, "1")[1][0] is True
-    assert register(12.0, "1")[1][0] is False
-    assert register(8.0, "1")[1][0] is True
-    promoted, why = register(1.0, "2")[1]
-    assert promoted is False and "another encoder" in why
+    assert register(10.0, "1")[0] is True
+    assert register(12.0, "1")[0] is False
+    assert register(8.0, "1")[0] is True
+    promoted, why = register(6.0, "1", diversity=0.5)           # a collapsed generator
+    assert promoted is False and "diversity 0.5 is worse than 0.9" in why
+    promoted, why = register(6.0, "1", consistency=0.7)
+    assert promoted is False and "class_consistency" in why
+    promoted, why = register(1.0, "2")
+    assert promoted is False and "another metric classifier" in why
+    seen = []
+
+    def rescore(champion):
+        seen.append(champion.metric_classifier_version)
+        return {"fd": 0.5, "diversity": 0.9, "class_consistency_category_vs_real": 0.9}
+
+    promoted, why = register(1.0, "2", rescore=rescore)
+    assert promoted is False and seen == ["1"] and "does not beat" in why
+    promoted, why = register(1.0, "2", rescore=lambda champion: None)
+    assert promoted is True and "other attributes" in why
 
 
 def test_mlflow_unreachable_fails_before_training(home):

@@ -235,3 +235,82 @@ def test_upsample_conv_equals_nearest_upsampling_then_the_3x3_convolution():
     plain_grads = torch.autograd.grad(plain, (x, conv.weight, conv.bias), grad)
     for a, b in zip(fast_grads, plain_grads, strict=True):
         assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_a_32px_generator_delivers_item_sized_images_and_the_heads_classify():
+    g = Generator(32, 3, VOCAB.sizes, z_dim=16, width=8, output_resolution=64).eval()
+    d = Discriminator(32, 3, VOCAB.sizes, width=8, classifier=True)
+    labels = VOCAB.parse("articleType=Dresses,baseColour=Red").repeat(4, 1)
+    drawn = g(torch.randn(4, 16), labels)
+    assert drawn.shape == (4, 3, 32, 32) and g.display(drawn).shape == (4, 3, 64, 64)
+    score, logits = d(drawn, labels)
+    assert score.shape == (4,) and [t.shape for t in logits] == [(4, 3), (4, 4)]
+
+
+def test_class_loss_ignores_unknown_values_and_rewards_the_asked_one():
+    from gan.train import class_loss
+
+    labels = torch.tensor([[1, 0], [2, 0]])       # the colour is unknown for both
+    right = [torch.tensor([[0.0, 9.0, 0.0], [0.0, 0.0, 9.0]]), torch.randn(2, 4) * 50]
+    wrong = [torch.tensor([[0.0, 0.0, 9.0], [0.0, 9.0, 0.0]]), right[1]]
+    assert class_loss(right, labels) < 0.01 < 5 < class_loss(wrong, labels)
+    assert class_loss(right, torch.zeros(2, 2, dtype=torch.long)) == 0
+
+
+def test_default_conditions_are_the_category_and_colour_attributes():
+    from gan.data import MIN_LABELLED_ITEMS, _vocabulary
+
+    rows = [{"articleType": f"t{i % 5}", "baseColour": f"c{i % 7}", "gender": "Men",
+             "season": f"s{i % 4}"} for i in range(MIN_LABELLED_ITEMS * 2)]
+    vocabulary, left_out = _vocabulary(rows, None)
+    assert vocabulary.names == ["articleType", "baseColour"] and left_out == {}
+    rows[0]["rare"] = "x"
+    vocabulary, left_out = _vocabulary(rows, ["articleType", "rare"])
+    assert vocabulary.names == ["articleType"]
+    assert "only 1 labelled items" in left_out["rare"]
+    with pytest.raises(UnusableInputError, match="no attribute usable"):
+        _vocabulary(rows, ["rare"])
+
+
+def test_a_catalogue_too_small_for_the_preset_says_so_before_training():
+    from gan.config import check_size
+
+    with pytest.raises(UnusableInputError, match=r"1500 training images are too few for "
+                                                 r"preset small .*use --preset baby"):
+        check_size("small", 1500)
+    check_size("small", 2000)
+
+
+def _probe(fake: torch.Tensor, predicted: torch.Tensor, conditions: torch.Tensor
+           ) -> metrics.ConditionProbe:
+    real = [torch.randn(20, fake.shape[-1]) for _ in conditions]
+    return metrics.ConditionProbe(["articleType", "baseColour"], conditions, fake, predicted,
+                                  real, [torch.zeros(20, 2, dtype=torch.long)] * len(real))
+
+
+def test_diversity_and_conditioning_effect_see_a_collapsed_generator():
+    conditions = torch.tensor([[1, 1], [2, 2], [1, 3]])
+    varied = torch.randn(3, 16, 8)
+    collapsed = varied[:, :1].expand(3, 16, 8)
+    follows = conditions[:, None, :].expand(3, 16, 2)
+    ignores = conditions[:1, None, :].expand(3, 16, 2)   # every condition drawn as the first
+    good = metrics.Evaluation(None, None, None, None, None, None, {},
+                              _probe(varied, follows, conditions))
+    bad = metrics.Evaluation(None, None, None, None, None, None, {},
+                             _probe(collapsed, ignores, conditions))
+    assert 0.8 < metrics.diversity(good)["diversity"] < 1.2
+    assert metrics.diversity(bad)["diversity"] == 0
+    assert metrics.conditioning_effect(good) == {"conditioning_effect_articleType": 1.0,
+                                                 "conditioning_effect_baseColour": 1.0}
+    assert metrics.conditioning_effect(bad) == {"conditioning_effect_articleType": 0.0,
+                                                "conditioning_effect_baseColour": 0.0}
+
+
+def test_champion_guards_read_diversity_and_mean_consistency():
+    from gan.publish import _guard_value
+
+    held = {"final.fd": 3.0, "final.diversity": 0.9, "final.class_consistency_a_vs_real": 0.8,
+            "final.class_consistency_b_vs_real": 1.0, "final.class_consistency_a": 0.7}
+    assert _guard_value(held, "diversity") == 0.9
+    assert _guard_value(held, "class_consistency") == pytest.approx(0.9)
+    assert _guard_value({}, "diversity") is None

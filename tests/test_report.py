@@ -6,12 +6,13 @@ import json
 import shutil
 
 import duckdb
+import pandas as pd
 import pytest
-from helpers import QUIET_MLFLOW, cli_json, copy_home, run_cli
+from helpers import QUIET_MLFLOW, cli_json, copy_home, png_bytes, run_cli
 
 from pipeline.core.settings import Settings
 from pipeline.jobs import weekly
-from pipeline.report import render
+from pipeline.report import content, render
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -98,7 +99,17 @@ def test_report_json_is_consistent_with_the_store(reported):
         f"from read_parquet('{home}/items/*/*.parquet')").fetchall()[0]
     health = report["data_health"]
     assert (health["items_total"], health["items_this_week"]) == counted
-    assert report["concepts"]["note"] is None and report["concepts"]["items"]
+    concepts = report["concepts"]
+    table = duckdb.sql(f"select target, condition, flagged, flag_reason from read_parquet("
+                       f"'{home}/concepts/week={week}/concepts.parquet')").df()
+    assert concepts["generated"] == len(table) > 0
+    # A rising style's concepts ask for its dominant values together.
+    styled = table[table["target"].str.startswith("style=")]
+    assert len(styled) and styled["condition"].str.contains(",").all()
+    # The store's champion is a baby GAN (8 steps): nothing it draws may pass as a design.
+    assert table["flagged"].all() and (table["flag_reason"] != "").all()
+    assert concepts["dropped"] == len(table) and not concepts["items"]
+    assert "dropped as unrecognisable" in concepts["note"]
     assert {"category", "colour"} <= set(report["attributes"])
     assert report["accuracy"][0]["mase"] <= report["accuracy"][-1]["mase"]
 
@@ -177,22 +188,108 @@ def test_long_names_are_truncated_with_the_full_name_on_hover():
     assert str(render.short('<b>"x"</b>' * 10)).count("<b>") == 0, "names are escaped"
 
 
-def test_a_concept_too_close_to_an_item_is_flagged_beside_it():
-    report = {"week": "2025-W14", "generated_at": "now", "has_data": True, "notes": [],
-              "headline": {"rising": [], "declining": [], "emerging": []}, "highlighted": [],
-              "accuracy": [], "attributes": [],
-              "data_health": {"items_total": 1, "items_this_week": 1, "duplicates": 0,
-                              "quarantined": 0, "quarantined_by_reason": {},
-                              "median_items_per_week": 1, "thin_weeks": []},
-              "concepts": {"note": None, "items": [
-                  {"concept_id": "c1", "condition": "category=Dress", "style_id": "S0001",
-                   "style": "Dress", "novelty": 0.01, "too_close": True,
-                   "nearest_item_id": "item-9", "nearest_distance": 0.0001}]}}
-    html = render.html(report, {"c1": "img/c1.png", "item-9": "img/item-9.png"}, {})
+def _concepts_frame(n_per_target: int = 6) -> pd.DataFrame:
+    """Concepts for two targets: one flagged, one off-trend, one too close per target."""
+    rows = []
+    for t, (target, condition) in enumerate([
+            ("style=S0003", "category=Ankle boot,colour=beige"),
+            ("colour=pink", "colour=pink")]):
+        for i in range(n_per_target):
+            rows.append({"concept_id": f"c{t}{i}", "target": target, "condition": condition,
+                         "image_png": b"", "flagged": i == 0,
+                         "flag_reason": "unlike any real item (distance 3.10, real items up "
+                                        "to 1.20)" if i == 0 else "",
+                         "style_id": "S0005" if i == 1 else "S0003",
+                         "style_description": "black / Ankle boot / winter",
+                         "landed_trend": "declining" if i == 1 else "rising",
+                         "off_trend": i == 1, "novelty": 0.4 + i / 10, "too_close": i == 2,
+                         "nearest_item_ids": [f"item-{t}{i}"], "nearest_distance": 0.01})
+    return pd.DataFrame(rows)
+
+
+def _report_with(concepts: pd.DataFrame, highlighted: list[dict] | None = None) -> dict:
+    inputs = content.ReportInputs(week="2025-W14", concepts=concepts)
+    return {"week": "2025-W14", "generated_at": "now", "has_data": True, "notes": [],
+            "headline": {"rising": [], "declining": [], "emerging": []},
+            "highlighted": highlighted or [], "accuracy": [], "attributes": [],
+            "data_health": {"items_total": 1, "items_this_week": 1, "duplicates": 0,
+                            "quarantined": 0, "quarantined_by_reason": {},
+                            "median_items_per_week": 1, "thin_weeks": []},
+            "concepts": content.concepts_section(inputs)}
+
+
+def test_flagged_concepts_stay_out_of_the_grid_and_the_report_says_why():
+    frame = _concepts_frame()
+    report = _report_with(frame)
+    section = report["concepts"]
+    assert section["generated"] == 12 and section["dropped"] == 2
+    assert section["dropped_by_reason"] == {"unlike any real item": 2}
+    shown = {c["concept_id"] for c in section["items"]}
+    assert shown == set(frame.loc[~frame["flagged"], "concept_id"])
+    images = {cid: f"img/{cid}.png" for cid in frame["concept_id"]}
+    images.update({f"item-{t}{i}": f"img/item-{t}{i}.png" for t in (0, 1) for i in range(6)})
+    html = render.html(report, images, {})
+    assert 'alt="concept c00"' not in html and 'alt="concept c01"' in html
+    assert "2 of 12 generated" in html and "unlike any real item" in html
+    assert "off-trend (declining)" in html
     assert "too close to an existing item" in html
-    assert 'src="img/item-9.png" alt="nearest existing item item-9"' in html
+    assert 'src="img/item-02.png" alt="nearest existing item item-02"' in html
     md = render.markdown(report)
-    assert "1 generated, 1 too close" in md
+    assert "10 shown, 2 too close" in md and "2 off-trend" in md
+    assert "2 dropped as unrecognisable (2 unlike any real item)" in md
+
+
+def test_a_rising_style_shows_the_concepts_drawn_for_it_beside_its_items():
+    frame = _concepts_frame()
+    inputs = content.ReportInputs(week="2025-W14", concepts=frame)
+    entry = content.highlight("style=S0003", inputs)
+    assert entry["concepts"] == ["c01", "c02", "c03", "c04", "c05"]   # c00 is flagged
+    assert entry["concept_condition"] == "category=Ankle boot,colour=beige"
+
+
+def test_concept_captions_do_not_overlap_in_chromium(tmp_path):
+    """At 1280 px every caption stays inside its own figure, clear of its neighbours."""
+    frame = _concepts_frame(n_per_target=9)
+    frame["style_description"] = "a very long style description / Ankle boot / winter"
+    report = _report_with(frame)
+    pixel = tmp_path / "pixel.png"
+    pixel.write_bytes(png_bytes((64, 64)))
+    images = {cid: pixel.name for cid in frame["concept_id"]}
+    images.update({f"item-{t}{i}": pixel.name for t in (0, 1) for i in range(9)})
+    page = tmp_path / "index.html"
+    page.write_text(render.html(report, images, {}))
+    boxes = caption_boxes(page, tmp_path / "shot.png")
+    assert len(boxes) == 16
+    for i, a in enumerate(boxes):
+        assert a["caption"]["right"] <= a["figure"]["right"] + 1, a
+        for b in boxes[i + 1:]:
+            apart = (a["caption"]["right"] <= b["caption"]["left"] or
+                     b["caption"]["right"] <= a["caption"]["left"] or
+                     a["caption"]["bottom"] <= b["caption"]["top"] or
+                     b["caption"]["bottom"] <= a["caption"]["top"])
+            assert apart, (a, b)
+
+
+def caption_boxes(html_path, screenshot) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("Debian chromium is missing: .ci/run installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(screenshot.parent / "chromium-profile"), executable_path=browser,
+            headless=True, args=CHROMIUM_ARGS[1:], viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.goto(html_path.resolve().as_uri(), wait_until="load")
+            boxes = page.evaluate("""Array.from(document.querySelectorAll(
+                '#concepts figure')).map(f => ({figure: f.getBoundingClientRect().toJSON(),
+                caption: f.querySelector('figcaption').getBoundingClientRect().toJSON()}))""")
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            context.close()
+    return boxes
 
 
 def test_bad_week_is_a_clear_error(tmp_path):

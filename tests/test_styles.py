@@ -272,16 +272,40 @@ def test_concepts_from_trends_prefer_rising_values_the_gan_knows():
     assert concepts.conditions_from_trends(falling, vocabulary, top=1) == ["category=Coat"]
 
 
+def test_rising_styles_get_concepts_conditioned_on_their_dominant_values_together():
+    trends = pd.DataFrame({"unique_id": ["style=S0001", "style=S0002", "style=S0003",
+                                         "colour=red", "colour=navy"],
+                           "label": ["rising", "rising", "declining", "rising", "declining"],
+                           "growth": [0.2, 0.5, -0.4, 0.3, -0.2]})
+    vocabulary = {"category": ["unknown", "Sneaker", "Dress"],
+                  "colour": ["unknown", "red", "navy"]}
+    dominant = {"S0001": {"category": ["Dress", 0.8], "colour": ["navy", 0.6],
+                          "season": ["Summer", 0.9]},
+                "S0002": {"category": ["Sneaker", 0.9], "colour": ["red", 0.7]},
+                "S0003": {"category": ["Dress", 0.9]}}
+    found = concepts.targets_from_trends(trends, vocabulary, dominant)
+    assert found == [concepts.Target("style=S0002", "category=Sneaker,colour=red"),
+                     concepts.Target("style=S0001", "category=Dress,colour=navy"),
+                     concepts.Target("colour=red", "colour=red")]
+    calls = concepts.trend_calls(trends)
+    assert calls == {"S0001": "rising", "S0002": "rising", "S0003": "declining"}
+
+
 @pytest.mark.integration  # the store fixture trains an encoder
 def test_concepts_placed_among_styles_with_a_trained_generator(store, styled):
     home, env = store["home"], store["env"]
-    last_json(run_cli(["gan", "train", "--preset", "baby", "--run-name", "c"], home, **env))
+    last_json(run_cli(["gan", "train", "--dataset", "items", "--preset", "baby", "--run-name",
+                       "c"], home, **env))
     weeks = styled["weeks"]
-    done = last_json(run_cli(["concepts", "--week", weeks[-1], "--condition", "category=Dress",
-                              "--condition", "category=Bag", "--per-condition", "4"],
-                             home, **env))
-    assert done["concepts"] == 8 and done["conditions"] == ["category=Dress", "category=Bag"]
+    done = last_json(run_cli(["concepts", "--week", weeks[-1], "--condition",
+                              "category=Dress,colour=red", "--condition", "category=Bag",
+                              "--per-condition", "4"], home, **env))
+    assert done["concepts"] == 8
+    assert done["conditions"] == ["category=Dress,colour=red", "category=Bag"]
     table = pd.read_parquet(done["out"])
+    # A baby generator (8 steps) draws noise: every concept is checked and flagged, with why.
+    assert table["flagged"].all() and done["shown"] == 0
+    assert table["flag_reason"].str.contains("unlike any real item|not recognisable").all()
     known = set(pq.read_table(home / "styles" / f"week={weeks[-1]}" / "styles.parquet")
                 ["style_id"].to_pylist())
     assert set(table["style_id"]) <= known and (table["novelty"] > 0).all()

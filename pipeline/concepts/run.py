@@ -1,13 +1,17 @@
 """``stylecast concepts``: sample the champion GAN for some conditions and place the designs.
 
-Writes ``concepts/week=W/concepts.parquet`` (one row per design: condition, PNG, style,
-novelty, nearest real items, too_close), replacing an earlier run of the same week.
+Writes ``concepts/week=W/concepts.parquet`` (one row per design: the trend it was drawn
+for, condition, PNG, whether it is flagged and why, the style it lands in and that style's
+trend call, novelty, nearest real items, too_close), replacing an earlier run of the week.
+Every concept is checked by the metric classifier that scored the generator
+(``gan.realism``); flagged ones stay in the file, with the reason, but not in the design grid.
 Without a ``champion`` the step is skipped with a reason: a week's report must not fail
 because no GAN has been trained yet.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +50,7 @@ def champion_or_skip(settings: Settings, model: str):
         except MlflowException:
             return Skipped(f"no {GAN_MODEL} champion in the registry yet: train one "
                            "with `stylecast gan train` (or the stylecast_gan_training DAG)")
-    return publish.load_generator(model)
+    return publish.load_generator(model)  # a PublishedGenerator
 
 
 def concepts_file(settings: Settings, week: str) -> str:
@@ -64,39 +68,91 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
     if isinstance(loaded, Skipped):
         storage.remove(concepts_file(settings, week))
         return {"week": week, "skipped": loaded.reason}
-    generator, vocabulary = loaded
-    if not conditions:
-        if not trends:
-            raise UnusableInputError("give --condition (e.g. category=Dress) or --trends")
-        frame = storage.parse_frame(storage.read_input(trends, "trends file"))
-        conditions = concepts.conditions_from_trends(
-            frame, {n: vocabulary.values(n) for n in vocabulary.names})
-        if not conditions:
-            raise UnusableInputError(f"no series in {trends} matches a condition the GAN "
-                                     f"knows ({', '.join(vocabulary.names)})")
+    vocabulary = loaded.vocabulary
     found = read_styles(settings, week)
+    trend_frame = (storage.parse_frame(storage.read_input(trends, "trends file"))
+                   if trends else None)
+    targets = _targets(conditions, trend_frame, found, vocabulary, trends)
     space, encoder = _real_space(settings, found)
+    judge = _metric_classifier(loaded)
     rows, images = [], []
     rng = torch.Generator().manual_seed(seed)
-    for condition in conditions:
-        labels = vocabulary.parse(condition).repeat(per_condition, 1)
-        z = torch.randn(per_condition, generator.z_dim, generator=rng)
-        pngs = concepts.to_item_pngs(sample(generator, z, labels))
+    for target in targets:
+        labels = vocabulary.parse(target.condition).repeat(per_condition, 1)
+        z = torch.randn(per_condition, loaded.generator.z_dim, generator=rng)
+        pngs = concepts.to_item_pngs(sample(loaded.generator, z, labels))
         arch = encoder.model.arch
         images += [decode_png(p, arch["channels"], arch["resolution"]) for p in pngs]
-        rows += [{"condition": condition, "image_png": p} for p in pngs]
+        verdicts = _check(judge, pngs, labels)
+        rows += [{"target": target.unique_id, "condition": target.condition, "image_png": p,
+                  "flagged": bool(why), "flag_reason": why, "realism": realism}
+                 for p, (why, realism) in zip(pngs, verdicts, strict=True)]
     placed = concepts.place(embed_images(encoder, np.stack(images)), space)
     descriptions = dict(zip(found["style_id"].to_pylist(), found["description"].to_pylist(),
                             strict=True))
+    calls = concepts.trend_calls(trend_frame)
     table = pd.concat([pd.DataFrame(rows), placed], axis=1)
     table.insert(0, "concept_id", [f"{week}-c{i:03d}" for i in range(len(table))])
     table["style_description"] = table["style_id"].map(descriptions)
+    table["landed_trend"] = table["style_id"].map(lambda s: calls.get(s, "unknown"))
+    table["off_trend"] = table["landed_trend"] == "declining"
     table["model"] = model
     storage.write_frame(table, concepts_file(settings, week))
-    return {"week": week, "concepts": len(table), "conditions": conditions,
+    shown = table[~table["flagged"]]
+    return {"week": week, "concepts": len(table), "shown": len(shown),
+            "flagged": int(table["flagged"].sum()),
+            "targets": [t.unique_id for t in targets],
+            "conditions": [t.condition for t in targets],
             "too_close": int(table["too_close"].sum()),
+            "off_trend": int(table["off_trend"].sum()),
             "median_novelty": round(float(table["novelty"].median()), 3),
             "out": concepts_file(settings, week)}
+
+
+def _targets(conditions: list[str] | None, trend_frame: pd.DataFrame | None, found,
+             vocabulary, trends: str | None) -> list[concepts.Target]:
+    """What to draw: the given conditions, else the week's rising styles and values."""
+    if conditions:
+        for condition in conditions:
+            vocabulary.parse(condition)   # an unknown value: one line listing the valid ones
+        return [concepts.Target(c, c) for c in conditions]
+    if trend_frame is None:
+        raise UnusableInputError("give --condition (e.g. category=Dress) or --trends")
+    dominant = {sid: json.loads(text) for sid, text in zip(
+        found["style_id"].to_pylist(), found["dominant_json"].to_pylist(), strict=True)}
+    known = {n: vocabulary.values(n) for n in vocabulary.names}
+    targets = concepts.targets_from_trends(trend_frame, known, dominant)
+    if not targets:
+        raise UnusableInputError(f"no series in {trends} matches a condition the GAN knows "
+                                 f"({', '.join(vocabulary.names)})")
+    return targets
+
+
+def _metric_classifier(loaded):
+    """The classifier that scored the generator (it judges its concepts), or None."""
+    from gan import publish
+    from pipeline.core.names import METRIC_MODEL
+
+    version = loaded.metric_classifier_version
+    if not version:
+        return None
+    judge, _ = publish.load_encoder_version(version, METRIC_MODEL)
+    return judge if judge.vocabulary == loaded.vocabulary and judge.reference else None
+
+
+def _check(judge, pngs: list[bytes], labels) -> list[tuple[str, float]]:
+    """(why it is flagged, '' when it passes; realism distance) per concept."""
+    import torch
+
+    from gan import realism
+
+    if judge is None:
+        return [("no metric classifier recorded with this generator to check it",
+                 float("nan"))] * len(pngs)
+    arch = judge.model.arch
+    pixels = np.stack([decode_png(p, arch["channels"], arch["resolution"]) for p in pngs])
+    verdict = realism.judge(judge, torch.from_numpy(pixels), labels)
+    return [(why, float(d)) for why, d in zip(verdict.reasons, verdict.realism, strict=True)]
 
 
 def _real_space(settings: Settings, found):

@@ -11,11 +11,16 @@ same encoder version as the styles, and then:
 * it is ``too_close`` when it sits closer to an existing item than real items usually sit
   to each other (below the ``TOO_CLOSE_QUANTILE`` of real nearest-neighbour distances): a
   generated design must not pass off a copy, and the report shows the item beside it.
+
+What to draw comes from the week's trend calls (``targets``): for each rising style, one
+condition made of its dominant values *together* (``category=Sneaker,colour=red``), and for
+each rising attribute value, that value alone. Each concept then records the style it
+lands in and that style's trend call; one landing in a declining style is ``off_trend``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +28,7 @@ import pandas as pd
 
 from pipeline.core import png
 from pipeline.embed.neighbours import nearest
+from pipeline.series.transforms import STYLE_KIND
 
 NEAREST_REAL = 3
 TOO_CLOSE_QUANTILE = 0.05
@@ -80,17 +86,65 @@ def to_item_pngs(images_uint8) -> list[bytes]:
             for pixels in to_pixels(images_uint8)]
 
 
-def conditions_from_trends(trends: pd.DataFrame, vocabulary: dict[str, Sequence[str]],
-                           top: int = 3) -> list[str]:
-    """Conditions for the rising attribute values the generator knows, best first.
+@dataclass(frozen=True)
+class Target:
+    """A trend a concept is drawn for (``style=S0003`` or ``colour=red``) and the condition."""
+    unique_id: str
+    condition: str
 
-    With none rising, the values with the highest expected growth (a concept for the least
-    bad direction is still a concept; the report says which label each has).
-    """
+
+def _trend_rows(trends: pd.DataFrame) -> pd.DataFrame:
     pairs = trends["unique_id"].str.split("=", n=1, expand=True)
-    known = trends.assign(attribute=pairs[0], value=pairs[1])
-    known = known[[v in vocabulary.get(a, ()) for a, v in zip(
-        known["attribute"], known["value"], strict=True)]]
-    rising = known[known["label"] == "rising"]
-    chosen = (rising if len(rising) else known).sort_values("growth", ascending=False)
-    return [f"{a}={v}" for a, v in zip(chosen["attribute"], chosen["value"], strict=True)][:top]
+    return trends.assign(attribute=pairs[0], value=pairs[1])
+
+
+def _rising_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rising rows by growth; with none rising, all rows by growth (the least bad
+    direction still gets concepts, and the report says which label each has)."""
+    rising = frame[frame["label"] == "rising"]
+    return (rising if len(rising) else frame).sort_values("growth", ascending=False)
+
+
+def style_condition(dominant: Mapping[str, Sequence], vocabulary: Mapping[str, Sequence[str]]
+                    ) -> str | None:
+    """A style's dominant values the generator knows, as one condition (None: none known)."""
+    parts = [f"{name}={dominant[name][0]}" for name in vocabulary
+             if name in dominant and str(dominant[name][0]) in vocabulary[name]]
+    return ",".join(parts) or None
+
+
+def targets_from_trends(trends: pd.DataFrame, vocabulary: Mapping[str, Sequence[str]],
+                        dominant: Mapping[str, Mapping[str, Sequence]] | None = None,
+                        top_styles: int = 3, top_values: int = 2) -> list[Target]:
+    """Rising styles (conditioned on their dominant values together) and rising attribute
+    values the generator knows, best first. ``dominant``: style id -> attribute -> (value,
+    share), as the styles step stores it."""
+    rows = _trend_rows(trends)
+    found: list[Target] = []
+    styles = _rising_first(rows[rows["attribute"] == STYLE_KIND])
+    for uid, style in zip(styles["unique_id"], styles["value"], strict=True):
+        condition = style_condition((dominant or {}).get(style, {}), vocabulary)
+        if condition and len(found) < top_styles:
+            found.append(Target(uid, condition))
+    values = rows[[v in vocabulary.get(a, ()) for a, v in zip(
+        rows["attribute"], rows["value"], strict=True)]]
+    found += [Target(f"{a}={v}", f"{a}={v}") for a, v in zip(
+        _rising_first(values)["attribute"], _rising_first(values)["value"],
+        strict=True)][:top_values]
+    return found
+
+
+def conditions_from_trends(trends: pd.DataFrame, vocabulary: Mapping[str, Sequence[str]],
+                           top: int = 3) -> list[str]:
+    """Conditions for the rising attribute values the generator knows, best first."""
+    return [t.condition for t in targets_from_trends(trends, vocabulary, top_styles=0,
+                                                       top_values=top)]
+
+
+def trend_calls(trends: pd.DataFrame | None) -> dict[str, str]:
+    """Style id -> its trend label (rising | stable | declining)."""
+    if trends is None or trends.empty:
+        return {}
+    rows = _trend_rows(trends)
+    rows = rows[rows["attribute"] == STYLE_KIND]
+    return dict(zip(rows["value"], rows["label"], strict=True))

@@ -74,12 +74,12 @@ def weekly_step(step: str, week: str) -> dict:
 
 @airflow_task
 def train_gan(dataset: str, preset: str, max_kimg: float | None, conditions: str | None,
-              seed: int) -> dict:
+              seed: int, max_minutes: float | None = None) -> dict:
     from gan.run import train_gan as train
 
     attributes = tuple(a.strip() for a in conditions.split(",") if a.strip()) if conditions \
         else None
-    overrides = {"max_kimg": max_kimg, "seed": seed,
+    overrides = {"max_kimg": max_kimg, "max_minutes": max_minutes, "seed": seed,
                  **({"attributes": attributes} if attributes else {})}
     run_name = _airflow_run_name()
     summary = train(Settings.from_env(), dataset, preset, None,

@@ -109,10 +109,21 @@ def highlight(uid: str, inputs: ReportInputs) -> dict:
         if len(found):
             entry["representatives"] = list(found["representatives"].iloc[0])
             entry["dominant"] = json.loads(found["dominant_json"].iloc[0])
-        if inputs.concepts is not None:
-            mine = inputs.concepts[inputs.concepts["style_id"] == style_id]
-            entry["concepts"] = mine["concept_id"].tolist()
+    if inputs.concepts is not None:
+        # The designs drawn *for* this trend (its dominant values), not those that happen
+        # to land in it; unrecognisable ones are never shown.
+        mine = _shown(inputs.concepts)
+        mine = mine[mine["target"] == uid]
+        entry["concepts"] = mine["concept_id"].tolist()
+        entry["concept_condition"] = mine["condition"].iloc[0] if len(mine) else None
     return entry
+
+
+def _shown(concepts: pd.DataFrame) -> pd.DataFrame:
+    """Concepts fit for the design grid (files from before the check have no flag)."""
+    if "flagged" not in concepts.columns:
+        return concepts
+    return concepts[~concepts["flagged"].astype(bool)]
 
 
 def _num(value) -> float | None:
@@ -121,13 +132,34 @@ def _num(value) -> float | None:
 
 def concepts_section(inputs: ReportInputs) -> dict:
     if inputs.concepts is None or inputs.concepts.empty:
-        return {"note": inputs.concepts_note or "no generated concepts this week", "items": []}
-    items = [{"concept_id": r.concept_id, "condition": r.condition, "style_id": r.style_id,
+        return {"note": inputs.concepts_note or "no generated concepts this week", "items": [],
+                "dropped": 0, "dropped_by_reason": {}}
+    table = inputs.concepts
+    shown = _shown(table)
+    items = [{"concept_id": r.concept_id, "target": getattr(r, "target", r.condition),
+              "condition": r.condition, "style_id": r.style_id,
               "style": r.style_description, "novelty": round(float(r.novelty), 3),
+              "landed_trend": getattr(r, "landed_trend", "unknown"),
+              "off_trend": bool(getattr(r, "off_trend", False)),
               "too_close": bool(r.too_close), "nearest_item_id": next(iter(r.nearest_item_ids)),
               "nearest_distance": round(float(r.nearest_distance), 4)}
-             for r in inputs.concepts.itertuples()]
-    return {"note": None, "items": items}
+             for r in shown.itertuples()]
+    dropped = table.drop(shown.index)
+    reasons = (dropped["flag_reason"].map(_reason_kind).value_counts().to_dict()
+               if len(dropped) else {})
+    note = None if items else (f"All {len(table)} generated concepts were dropped as "
+                               "unrecognisable; none is shown as a design.")
+    return {"note": note, "items": items, "dropped": len(dropped),
+            "dropped_by_reason": {k: int(v) for k, v in reasons.items()},
+            "generated": len(table)}
+
+
+def _reason_kind(reason: str) -> str:
+    """A flag reason without its figures, so that like reasons count together."""
+    kinds = [part.split(" (")[0].split("=")[0].replace("not recognisable as ",
+                                                       "not recognisable as the asked ")
+             for part in str(reason).split("; ") if part]
+    return " and ".join(dict.fromkeys(kinds)) or "unchecked"
 
 
 def accuracy(inputs: ReportInputs) -> list[dict]:

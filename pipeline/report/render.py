@@ -61,8 +61,13 @@ def markdown(report: dict) -> str:
         lines.append(f"**Concepts**: {concepts['note']}")
     else:
         flagged = sum(c["too_close"] for c in concepts["items"])
-        lines.append(f"**Concepts**: {len(concepts['items'])} generated, {flagged} too close "
-                     "to an existing item")
+        off = sum(c["off_trend"] for c in concepts["items"])
+        line = (f"**Concepts**: {len(concepts['items'])} shown, {flagged} too close to an "
+                f"existing item, {off} off-trend")
+        if concepts.get("dropped"):
+            why = ", ".join(f"{n} {k}" for k, n in concepts["dropped_by_reason"].items())
+            line += f"; {concepts['dropped']} dropped as unrecognisable ({why})"
+        lines.append(line)
     best = report["accuracy"][0] if report["accuracy"] else None
     if best:
         lines.append(f"**Accuracy**: best backtest model {best['model']}, MASE "
