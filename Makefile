@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-embed
+.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-gan-catalog benchmark-embed
 
 setup: $(STAMP) system-packages
 
@@ -104,6 +104,9 @@ benchmark-forecast: setup
 
 benchmark-gan: setup
 	$(BIN)/python benchmarks/gan.py --ablation
+
+benchmark-gan-catalog: setup
+	$(BIN)/python benchmarks/gan_catalog.py
 
 benchmark-embed: setup
 	$(BIN)/python benchmarks/embed.py

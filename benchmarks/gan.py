@@ -85,7 +85,9 @@ def main() -> None:
     optimised_rate, eager_rate = throughput(cfg, train_set, 60), throughput(eager, train_set, 60)
 
     keys = ["fd", "kid", "precision", "recall", "class_consistency_category",
-            "class_consistency_category_vs_real", "memorisation"]
+            "class_consistency_category_vs_real", "memorisation", "density", "coverage",
+            "diversity"]
+    previous, earlier = previous_run(args.out)
     lines = [f"# GAN benchmark: Fashion-MNIST, {args.minutes:g} minutes on "
              f"{os.cpu_count()} CPU cores", "",
              f"Python {platform.python_version()}, torch {torch.__version__}; date "
@@ -100,7 +102,11 @@ def main() -> None:
              + (f"; ablation steps: {', '.join(ablation_steps)}." if ablation_steps else "."),
              "", "| | " + " | ".join(keys) + " |", "| --- |" + " ---: |" * len(keys)]
     for name, values in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{values[k]:.3f}" for k in keys) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{values.get(k, float('nan')):.3f}"
+                                                 for k in keys) + " |")
+    if previous:
+        lines.append("| previous run of this benchmark (trained) | " + " | ".join(
+            previous.get(k, "") for k in keys) + " |")
     floor, ceiling, model = (rows[k]["fd"] for k in ("floor: real train images",
                                                      "ceiling: untrained generator",
                                                      "trained (EMA generator)"))
@@ -110,10 +116,28 @@ def main() -> None:
               f"| optimised (channels_last; on CUDA also bf16 + compile) | "
               f"{optimised_rate:.0f} | {optimised_rate / eager_rate:.2f}x |",
               f"| plain eager fp32 | {eager_rate:.0f} | 1.00x |", ""]
-    text = "\n".join(lines)
+    text = "\n".join(lines) + earlier
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+
+
+def previous_run(path: Path) -> tuple[dict[str, str], str]:
+    """The trained row of the last results file (to compare with) and its hand-written
+    section of earlier measurements (kept)."""
+    if not path.exists():
+        return {}, ""
+    text = path.read_text()
+    lines = text.splitlines()
+    header = next((line for line in lines if line.startswith("| | fd")), None)
+    row = next((line for line in lines if line.startswith("| trained")), None)
+    previous = {}
+    if header and row:
+        names = [c.strip() for c in header.strip("|").split("|")][1:]
+        values = [c.strip() for c in row.strip("|").split("|")][1:]
+        previous = dict(zip(names, values, strict=False))
+    marker = "\n## Earlier measurements"
+    return previous, text[text.index(marker):] if marker in text else ""
 
 
 if __name__ == "__main__":

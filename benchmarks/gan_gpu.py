@@ -8,7 +8,7 @@ For each side (64, 128), on the real product catalogue ingested at 128x128:
    64x64: FD next to floor and ceiling, consistency per attribute against real accuracy,
    within-condition diversity and the conditioning effect; a sample grid per side.
 
-Usage: python benchmarks/gan_gpu.py [--minutes 3] [--out DIR] [--device cuda]
+Usage: python benchmarks/gan_gpu.py [--minutes 2.5] [--out DIR] [--device cuda]
 Writes ``gan_gpu.md``, ``gan_gpu.json`` and ``gan_gpu-<side>.png`` into ``--out``.
 """
 
@@ -72,7 +72,7 @@ def quality(cfg, train_set, test_set, judge, n: int, device: str, out: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--minutes", type=float, default=2.5)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--samples", type=int, default=5000)

@@ -26,8 +26,9 @@ def gan_train(
     max_kimg: Annotated[float | None, typer.Option(help="Stop after this many thousand "
                                                         "images.")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget.")] = None,
-    attributes: Annotated[str | None, typer.Option(help="items: comma-separated condition "
-                                                        "attributes (default: chosen).")] = None,
+    attributes: Annotated[str | None, typer.Option(
+        help="items: comma-separated condition attributes (default: the category and the "
+             "colour attribute, e.g. articleType,baseColour).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue this run (name or folder).")]
@@ -35,7 +36,8 @@ def gan_train(
     run_name: Annotated[str | None, typer.Option(help="Name of a new run's folder.")] = None,
 ) -> None:
     """Train the conditional GAN; log to MLflow, register stylecast-gan (alias candidate,
-    champion when it beats the champion's FD). Exit 3 when training diverges."""
+    champion when it beats the champion's FD with no worse diversity and consistency).
+    Exit 3 when training diverges."""
     from gan.run import train_gan
     from pipeline.core.settings import Settings
 

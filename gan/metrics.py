@@ -104,9 +104,9 @@ def density_coverage(ev: Evaluation, k: int = 5) -> dict[str, float]:
     """Density and coverage (Naeem et al., 2020): precision and recall that one outlying
     real item cannot fool. Density counts how many real k-NN balls hold each sample (about
     1 for real images); coverage is the share of real items whose ball holds a sample.
-    k-NN precision is kept for comparison, but on the catalogue uniform noise scored
-    precision 1.0 (every noise image inside the ball of one outlying real photo) while its
-    density was 0.33 and its coverage 0 (benchmarks/results/gan_catalog.md)."""
+    k-NN precision is kept for comparison, but on the catalogue uniform noise scores full
+    precision (every noise image inside the ball of one outlying real photo) while its
+    coverage stays near 0 (the noise row of benchmarks/results/gan_catalog.md)."""
     real, fake = ev.real.float(), ev.fake.float()
     radii = _radii(real, k)
     inside = torch.cdist(fake, real) <= radii[None, :]

@@ -1,36 +1,39 @@
-"""Conditional generator and projection discriminator for 28x28 grey and 64x64 RGB images.
+"""Conditional generator and projection discriminator, 28 to 128 px, grey or RGB.
 
-Recipe (chosen for stability on small data and small compute, after BigGAN / SNGAN):
+Recipe (chosen for stability and speed on small data and small compute, after BigGAN /
+SNGAN / AC-GAN; the measurements are in ``benchmarks/results/gan.md``,
+``gan_catalog.md`` and ``gan_catalog_recipe.md``):
 - Generator: DCGAN-style upsampling convolutions whose batch norms are *conditional*
   (gain and bias predicted from the sum of per-attribute embeddings and the noise), so the
   condition shapes every layer, not just the input.
+- Training side per device: on CPU the networks train at 32x32 (a quarter of the pixels of
+  the 64x64 items) and ``Generator.display`` upsamples the drawing (bilinear, fixed) to the
+  item size; the same widths then take more than twice the steps of a plain reference cGAN
+  in the same minutes, and the upsampled garments are still recognisable. On CUDA they
+  train at the items' own side (64 or 128).
 - Discriminator: spectral-normalised convolutions and a *projection* head: the score is
   ``linear(h) + sum_a <embed_a(c_a), h>``, the condition entering as an inner product, which
   is what makes conditional GANs train stably (Miyato & Koyama, 2018).
+- Auxiliary classifier heads (``classifier``; AC-GAN, Odena et al., 2017): one linear head
+  per attribute on the pooled features, learning the attributes from real images only,
+  while the generator is also trained to make its samples classified as asked. Projection
+  alone let colours drift on the catalogue (a "Blue" T-shirt drawn white); the heads give
+  the generator a direct signal for every attribute, at a cost in variety that the next
+  two terms pay back.
 - A minibatch-standard-deviation channel (``minibatch_std``) so the discriminator can see
   a batch that lacks variety (Karras et al., 2018), and a mode-seeking term (Mao et al.,
   2019) against the conditional GAN's usual failure: one image per condition whatever the
-  noise. The two work together. After 1,070 CPU steps on Fashion-MNIST:
-    - neither: FD 21.1, recall 0.05;
-    - mode-seeking 0.05: FD 12.8, recall 0.16;
-    - mode-seeking 0.05 + minibatch-std: FD 10.7, recall 0.24;
-    - mode-seeking 0.1 + minibatch-std: FD 9.4, recall 0.29, class-consistency 96% of
-      real (0.2: recall 0.38 but 90%).
-  Without minibatch-std, a weight of 0.1 already fell to 81%. The 3x3 layer that reads
-  the spread channel costs about 20% of the CPU steps; a 1x1 layer cost nothing but lost
-  most of the gain (FD 22.7, recall 0.18).
+  noise. Either alone bought less variety than both together; a 1x1 layer reading the
+  spread channel cost nothing but lost most of the gain, so it is read by a 3x3 layer.
 - Hinge loss, an EMA copy of the generator for sampling (warmed up, with batch-norm
   statistics re-estimated from its own outputs). See ``gan.train``.
 - DiffAugment on both real and fake images (Zhao et al., 2020), applied *adaptively*: each
   image with a probability that rises only while the discriminator is overconfident on
   real images (ADA, Karras et al., 2020; ``gan.augment.AdaptiveAugment``). Always-on
-  augmentation is for data a discriminator can memorise; on Fashion-MNIST's 60k images it
-  only slowed learning: after 1,941 CPU steps, always-on gave FD 6.95 and recall 0.46,
-  none gave FD 4.14, recall 0.52 and class-consistency 101% of real. The adaptive
-  probability stays at 0 there. It rises only once the discriminator calls most real
-  images real; even on a 300-image subset for 800 steps its sign mean stayed near 0.1,
-  so this spectral-norm discriminator is slow to memorise, and the target (0.6, ADA's)
-  is a guard for long runs on small catalogues rather than something short runs meet.
+  augmentation is for data a discriminator can memorise; on tens of thousands of images
+  it only slowed learning, and the adaptive probability stays near 0 there: it is a guard
+  for long runs on small catalogues. Real images are also mirrored left-right
+  (``flip``): garments are symmetric, so it doubles the data for free.
 Each attribute has its own embedding with index 0 = unknown, so partial conditions work.
 """
 

@@ -31,6 +31,8 @@ from pipeline.core.names import CANDIDATE_ALIAS, CHAMPION_ALIAS, ENCODER_MODEL, 
 
 GENERATOR_FILE = "generator.pt"
 ENCODER_FILE = "encoder.pt"
+# The version of the model that scored a generator (the metric classifier; the tag keeps
+# its first name so that registries written before it existed still read).
 ENCODER_VERSION_TAG = "stylecast.encoder_version"
 
 
@@ -81,23 +83,24 @@ def _log_pytorch(module: nn.Module, name: str, example: torch.Tensor, files: lis
 
 
 def log_generator(ema: Generator, vocabulary: Vocabulary, arch: dict, run_dir: Path,
-                  encoder_version: str | None) -> str:
+                  judge_version: str | None) -> str:
+    """Register the EMA generator; ``judge_version``: the metric classifier that scored it."""
     weights = run_dir / GENERATOR_FILE
     checkpoint.save({"state": ema.state_dict(), "architecture": arch,
                      "vocabulary": vocabulary.to_json(),
-                     "metric_classifier_version": encoder_version or ""}, weights)
+                     "metric_classifier_version": judge_version or ""}, weights)
     ema = ema.cpu().eval()
     example = torch.cat([torch.randn(2, ema.z_dim),
                          torch.zeros(2, len(vocabulary.names))], dim=1)
     version = _log_pytorch(SamplingModule(ema), "generator", example, [weights], GAN_MODEL,
                            {"vocabulary": vocabulary.to_json(), "z_dim": ema.z_dim,
-                            "encoder_version": encoder_version or ""})
+                            "metric_classifier_version": judge_version or ""})
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     client.set_registered_model_alias(GAN_MODEL, CANDIDATE_ALIAS, version)
-    if encoder_version:
-        client.set_model_version_tag(GAN_MODEL, version, ENCODER_VERSION_TAG, encoder_version)
+    if judge_version:
+        client.set_model_version_tag(GAN_MODEL, version, ENCODER_VERSION_TAG, judge_version)
     return version
 
 

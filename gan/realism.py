@@ -7,9 +7,12 @@ on held-out real photos, so that real items pass and noise, blanks and smudges d
 2. **Realistic**: the distance from the image's features to its ``NEIGHBOURS`` nearest
    training items stays within what the ``REALISM_QUANTILE`` of held-out real items show.
    The space is the classifier's penultimate layer concatenated with a coarse
-   ``THUMBNAIL`` x ``THUMBNAIL`` colour thumbnail: the classifier alone was trained only on
-   garments and can map an out-of-distribution image (uniform noise, a blank) anywhere,
-   while no real photo has the thumbnail of noise or of an empty frame.
+   ``THUMBNAIL`` x ``THUMBNAIL`` colour thumbnail (each part scaled to unit mean norm):
+   the classifier was trained on garments only and may map an image unlike any of them
+   close to some garment, while no photo has the thumbnail of uniform noise.
+The two catch different failures: uniform noise is far from every item; an empty white
+frame is near the catalogue's white-on-white items but no value is recognised in it
+(``tests/test_gan_judging.py``).
 
 Both thresholds are computed once, with the classifier, on half the held-out split (the
 other half is left to measure them) and saved with it (``TrainedEncoder.reference``).

@@ -98,14 +98,12 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
               resume: str | None, run_name: str | None, **overrides: object) -> dict:
     if _rank() == 0:
         check_reachable(settings.mlflow_tracking_uri)
-    if resume:
-        run_dir = _run_dir(settings, resume)
-        cfg = TrainConfig.from_json((run_dir / "config.json").read_text())
-    else:
-        cfg = build(dataset, preset, config_file, **overrides)
-        run_dir = _new_run(settings, cfg, run_name)
+    run_dir = _run_dir(settings, resume) if resume else None
+    cfg = (TrainConfig.from_json((run_dir / "config.json").read_text()) if run_dir
+           else build(dataset, preset, config_file, **overrides))
     train = load(cfg.dataset, "train", settings, list(cfg.attributes) or None, cfg.limit_images)
-    check_size(cfg.preset, len(train))
+    check_size(cfg.preset, len(train))   # before a run folder exists
+    run_dir = run_dir or _new_run(settings, cfg, run_name)
     if _rank() != 0:  # other DDP ranks only train; rank 0 logs, scores and publishes
         result = training_loop(cfg, run_dir, train, resume=bool(resume))
         return {"run": run_dir.name, "rank": _rank(), "steps": result.step}
@@ -132,6 +130,7 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()}, step=result.step)
         version = publish.log_generator(nets.ema, train.vocabulary, nets.arch, run_dir,
                                         judge_version)
+
         def rescore(champion: publish.PublishedGenerator) -> dict[str, float] | None:
             if champion.vocabulary != train.vocabulary:
                 return None

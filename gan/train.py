@@ -1,7 +1,10 @@
 """``training_loop(cfg)``: the conditional GAN's resumable training loop.
 
-One step = one discriminator update and one generator update on ``batch_size`` images,
-hinge loss, adaptive DiffAugment on both sides, an EMA copy of the generator for sampling.
+One step = one discriminator update and one generator update on ``batch_size`` images at
+the training side (``TrainConfig.resolution_for``), hinge loss plus, with
+``classifier_weight``, the auxiliary heads' cross-entropy (real images teach the heads, the
+generator is pushed to be classified as asked), mirrored real images, adaptive
+DiffAugment on both sides, an EMA copy of the generator for sampling.
 In the generator's update the discriminator is frozen (no weight gradients: about 40% of
 its forward + backward time on CPU), and the generator keeps channels_last from its first layer on.
 Every tick the full training state (networks, optimisers, EMA, every RNG, adaptive

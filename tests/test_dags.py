@@ -222,7 +222,7 @@ def test_gan_training_dag_trains_registers_and_rejects_bad_params(airflow_env):
     assert {"final.fd", "final.diversity", "final.conditioning_effect_category",
             "final.class_consistency_colour_vs_real"} <= set(run.data.metrics)
     judge = client.get_model_version_by_alias("stylecast-metric-classifier", "items")
-    assert newest.tags["stylecast.encoder_version"] == judge.version
+    assert newest.tags["stylecast.encoder_version"] == str(judge.version)
     ticks = client.get_metric_history(run.info.run_id, "images_per_second")
     assert ticks and ticks[-1].step >= 1
 

@@ -74,7 +74,7 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
                    if trends else None)
     targets = _targets(conditions, trend_frame, found, vocabulary, trends)
     space, encoder = _real_space(settings, found)
-    judge = _metric_classifier(loaded)
+    judge, missing = _metric_classifier(loaded)
     rows, images = [], []
     rng = torch.Generator().manual_seed(seed)
     for target in targets:
@@ -83,7 +83,7 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
         pngs = concepts.to_item_pngs(sample(loaded.generator, z, labels))
         arch = encoder.model.arch
         images += [decode_png(p, arch["channels"], arch["resolution"]) for p in pngs]
-        verdicts = _check(judge, pngs, labels)
+        verdicts = _check(judge, missing, pngs, labels)
         rows += [{"target": target.unique_id, "condition": target.condition, "image_png": p,
                   "flagged": bool(why), "flag_reason": why, "realism": realism}
                  for p, (why, realism) in zip(pngs, verdicts, strict=True)]
@@ -129,28 +129,35 @@ def _targets(conditions: list[str] | None, trend_frame: pd.DataFrame | None, fou
 
 
 def _metric_classifier(loaded):
-    """The classifier that scored the generator (it judges its concepts), or None."""
+    """(the classifier that scored the generator, which judges its concepts, or None;
+    why there is none)."""
     from gan import publish
     from pipeline.core.names import METRIC_MODEL
 
     version = loaded.metric_classifier_version
     if not version:
-        return None
+        return None, "no metric classifier is recorded with this generator to check it"
     judge, _ = publish.load_encoder_version(version, METRIC_MODEL)
-    return judge if judge.vocabulary == loaded.vocabulary and judge.reference else None
+    if judge.vocabulary != loaded.vocabulary or not judge.reference:
+        return None, (f"metric classifier v{version} does not match this generator's "
+                      "conditions; retrain the generator")
+    return judge, ""
 
 
-def _check(judge, pngs: list[bytes], labels) -> list[tuple[str, float]]:
+def _check(judge, missing: str, pngs: list[bytes], labels) -> list[tuple[str, float]]:
     """(why it is flagged, '' when it passes; realism distance) per concept."""
     import torch
 
     from gan import realism
 
     if judge is None:
-        return [("no metric classifier recorded with this generator to check it",
-                 float("nan"))] * len(pngs)
+        return [(missing, float("nan"))] * len(pngs)
     arch = judge.model.arch
-    pixels = np.stack([decode_png(p, arch["channels"], arch["resolution"]) for p in pngs])
+    try:
+        pixels = np.stack([decode_png(p, arch["channels"], arch["resolution"]) for p in pngs])
+    except ValueError as err:   # e.g. a Fashion-MNIST classifier (28 px grey) and items
+        return [(f"the metric classifier cannot read item images: {err}", float("nan"))
+                ] * len(pngs)
     verdict = realism.judge(judge, torch.from_numpy(pixels), labels)
     return [(why, float(d)) for why, d in zip(verdict.reasons, verdict.realism, strict=True)]
 

@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import png
+from pipeline.core.names import STYLE_KIND
 from pipeline.embed.neighbours import nearest
-from pipeline.series.transforms import STYLE_KIND
+from pipeline.styles.transforms import DOMINANT_SHARE
 
 NEAREST_REAL = 3
 TOO_CLOSE_QUANTILE = 0.05
@@ -107,9 +108,12 @@ def _rising_first(frame: pd.DataFrame) -> pd.DataFrame:
 
 def style_condition(dominant: Mapping[str, Sequence], vocabulary: Mapping[str, Sequence[str]]
                     ) -> str | None:
-    """A style's dominant values the generator knows, as one condition (None: none known)."""
+    """A style's dominant values (held by at least ``DOMINANT_SHARE`` of its items) that
+    the generator knows, as one condition; None when there is none. An attribute the
+    style is mixed in is left unknown rather than forced to its most common value."""
     parts = [f"{name}={dominant[name][0]}" for name in vocabulary
-             if name in dominant and str(dominant[name][0]) in vocabulary[name]]
+             if name in dominant and str(dominant[name][0]) in vocabulary[name]
+             and float(dominant[name][1]) >= DOMINANT_SHARE]
     return ",".join(parts) or None
 
 

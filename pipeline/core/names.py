@@ -9,3 +9,6 @@ CHAMPION_URI = f"models:/{GAN_MODEL}@{CHAMPION_ALIAS}"
 
 # The catalogue encoder's penultimate layer, and so the length of every stored embedding.
 EMBEDDING_DIM = 128
+
+# The ``kind`` of a style's series; its ``unique_id`` is ``style=<style id>``.
+STYLE_KIND = "style"

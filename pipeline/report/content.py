@@ -119,10 +119,19 @@ def highlight(uid: str, inputs: ReportInputs) -> dict:
     return entry
 
 
+def with_concept_defaults(concepts: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A concepts file written before concepts were checked and drawn per trend: the
+    columns it lacks, filled so that none of its unchecked designs is shown as one."""
+    if concepts is None:
+        return None
+    defaults = {"target": concepts.get("condition"), "flagged": True,
+                "flag_reason": "written before concepts were checked",
+                "landed_trend": "unknown", "off_trend": False}
+    return concepts.assign(**{k: v for k, v in defaults.items() if k not in concepts.columns})
+
+
 def _shown(concepts: pd.DataFrame) -> pd.DataFrame:
-    """Concepts fit for the design grid (files from before the check have no flag)."""
-    if "flagged" not in concepts.columns:
-        return concepts
+    """Concepts fit for the design grid."""
     return concepts[~concepts["flagged"].astype(bool)]
 
 
@@ -136,11 +145,10 @@ def concepts_section(inputs: ReportInputs) -> dict:
                 "dropped": 0, "dropped_by_reason": {}}
     table = inputs.concepts
     shown = _shown(table)
-    items = [{"concept_id": r.concept_id, "target": getattr(r, "target", r.condition),
+    items = [{"concept_id": r.concept_id, "target": r.target,
               "condition": r.condition, "style_id": r.style_id,
               "style": r.style_description, "novelty": round(float(r.novelty), 3),
-              "landed_trend": getattr(r, "landed_trend", "unknown"),
-              "off_trend": bool(getattr(r, "off_trend", False)),
+              "landed_trend": r.landed_trend, "off_trend": bool(r.off_trend),
               "too_close": bool(r.too_close), "nearest_item_id": next(iter(r.nearest_item_ids)),
               "nearest_distance": round(float(r.nearest_distance), 4)}
              for r in shown.itertuples()]

@@ -50,7 +50,7 @@ def gather(settings: Settings, week: str) -> content.ReportInputs:
         inputs.styles = read_styles(settings, week).to_pandas()
     except UnusableInputError:
         inputs.styles = None
-    inputs.concepts = _frame(concepts_file(settings, week))
+    inputs.concepts = content.with_concept_defaults(_frame(concepts_file(settings, week)))
     if inputs.concepts is None:
         inputs.concepts_note = ("No generated concepts: there is no GAN champion yet (train "
                                 "one with the stylecast_gan_training DAG or `stylecast gan "

@@ -18,10 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.core.names import STYLE_KIND
 from pipeline.core.weeks import parse_week
 
 ATTRIBUTE_KIND = "attribute"
-STYLE_KIND = "style"
 GROUP_ATTRIBUTE = "city"  # label-only street photos: every attribute also per city
 SERIES_COLUMNS = ["unique_id", "ds", "y", "kind", "count", "n"]
 
