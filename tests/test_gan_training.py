@@ -178,7 +178,7 @@ def check_served_through_pyfunc() -> int:
     designs = generator.predict(np.hstack([z, np.full((5, 1), dress)]).astype(np.float32))
     assert designs.shape == (5, 1, 28, 28)
     assert -1 <= designs.min() < designs.max() <= 1
-    encoder = mlflow.pyfunc.load_model("models:/stylecast-encoder@fashion-mnist")
+    encoder = mlflow.pyfunc.load_model("models:/stylecast-metric-classifier@fashion-mnist")
     vectors = encoder.predict(designs[:1])
     assert vectors.ndim == 2 and len(vectors) == 1 and np.isfinite(vectors).all()
     return generator.metadata.metadata["z_dim"]
