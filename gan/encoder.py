@@ -127,26 +127,33 @@ class TrainedEncoder:
                           for i in range(0, len(images_uint8), batch_size)])
 
     @torch.no_grad()
-    def probabilities(self, images_uint8: torch.Tensor, batch_size: int = 512
-                      ) -> list[torch.Tensor]:
-        """Per attribute, (N, n_values - 1): softmax over the known values (column j is
-        value index j + 1)."""
+    def outputs(self, images_uint8: torch.Tensor, batch_size: int = 512
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One forward for both: the (N, 128) features and, per attribute, (N, n_values - 1)
+        softmax over the known values (column j is value index j + 1)."""
         self.model.eval()
-        if not len(images_uint8):
-            return [torch.zeros(0, head.out_features - 1) for head in self.model.heads]
-        parts = [[head[:, 1:].softmax(dim=1) for head in self.model(to_float(
-            images_uint8[i:i + batch_size]))] for i in range(0, len(images_uint8), batch_size)]
-        return [torch.cat([part[a] for part in parts]) for a in range(len(self.model.heads))]
-
-    @torch.no_grad()
-    def predict(self, images_uint8: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """(N, n_attributes) predicted value indices (never ``unknown``)."""
-        self.model.eval()
-        out = []
+        features, probabilities = [], []
         for i in range(0, len(images_uint8), batch_size):
-            logits = self.model(to_float(images_uint8[i:i + batch_size]))
-            out.append(torch.stack([head[:, 1:].argmax(dim=1) + 1 for head in logits], dim=1))
-        return torch.cat(out)
+            h = self.model.embed(to_float(images_uint8[i:i + batch_size]))
+            features.append(h)
+            probabilities.append([head(h)[:, 1:].softmax(dim=1) for head in self.model.heads])
+        if not features:
+            return (torch.zeros(0, EMBEDDING_DIM),
+                    [torch.zeros(0, head.out_features - 1) for head in self.model.heads])
+        return torch.cat(features), [torch.cat([part[a] for part in probabilities])
+                                     for a in range(len(self.model.heads))]
+
+    def probabilities(self, images_uint8: torch.Tensor) -> list[torch.Tensor]:
+        return self.outputs(images_uint8)[1]
+
+    def predict(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        """(N, n_attributes) predicted value indices (never ``unknown``)."""
+        return predictions(self.probabilities(images_uint8))
+
+
+def predictions(probabilities: list[torch.Tensor]) -> torch.Tensor:
+    """Per-attribute probabilities (``TrainedEncoder.outputs``) -> (N, A) value indices."""
+    return torch.stack([p.argmax(dim=1) + 1 for p in probabilities], dim=1)
 
 
 def accuracy(encoder: TrainedEncoder, data: ImageSet) -> dict[str, float]:

@@ -15,7 +15,7 @@ from torch import nn
 from gan import metrics
 from gan.config import TrainConfig
 from gan.data import ImageSet
-from gan.encoder import TrainedEncoder
+from gan.encoder import TrainedEncoder, predictions
 from gan.train import Networks, sample
 
 MAX_TRAIN_FEATURES = 10_000
@@ -54,12 +54,13 @@ def build_probe(encoder: TrainedEncoder, test: ImageSet, draw: Draw,
                 conditions: torch.Tensor, m: int = PROBE_SAMPLES) -> metrics.ConditionProbe:
     fake, predicted, real, real_predicted = [], [], [], []
     for condition in conditions:
-        images = draw(condition, m)
-        fake.append(encoder.embed(images))
-        predicted.append(encoder.predict(images))
+        features, probabilities = encoder.outputs(draw(condition, m))
+        fake.append(features)
+        predicted.append(predictions(probabilities))
         members = test.images[(test.labels == condition).all(dim=1)][:PROBE_MAX_REAL]
-        real.append(encoder.embed(members))
-        real_predicted.append(encoder.predict(members))
+        features, probabilities = encoder.outputs(members)
+        real.append(features)
+        real_predicted.append(predictions(probabilities))
     return metrics.ConditionProbe(test.vocabulary.names, conditions, torch.stack(fake),
                                   torch.stack(predicted), real, real_predicted)
 

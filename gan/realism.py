@@ -35,13 +35,12 @@ THUMBNAIL = 8
 BANK_SIZE = 10_000
 
 
-def describe(classifier: TrainedEncoder, images: torch.Tensor) -> torch.Tensor:
-    """(N, F) features of the realism space: classifier features and a colour thumbnail,
-    each scaled to unit mean norm on the bank (stored with the reference)."""
-    features = classifier.embed(images)
-    thumbs = torch.cat([F.adaptive_avg_pool2d(to_float(images[i:i + 1024]), THUMBNAIL)
-                        .flatten(1) for i in range(0, len(images), 1024)])
-    return torch.cat([features, thumbs], dim=1)
+def describe(features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """(N, F) unscaled points of the realism space: the classifier ``features`` of
+    ``images`` and their colour thumbnails (``_scaled`` brings both to unit mean norm)."""
+    thumbs = [F.adaptive_avg_pool2d(to_float(images[i:i + 1024]), THUMBNAIL).flatten(1)
+              for i in range(0, len(images), 1024)]
+    return torch.cat([features, torch.cat(thumbs)], dim=1)
 
 
 def _scaled(raw: torch.Tensor, scale: torch.Tensor, dim: int) -> torch.Tensor:
@@ -58,13 +57,13 @@ def reference(classifier: TrainedEncoder, train: ImageSet, test: ImageSet, seed:
               ) -> dict[str, torch.Tensor]:
     """The bank of training features and both thresholds, calibrated on ``test[::2]``."""
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:BANK_SIZE]
-    raw = describe(classifier, train.images[pick])
+    raw = describe(classifier.embed(train.images[pick]), train.images[pick])
     dim = classifier.model.heads[0].in_features
     scale = torch.stack([raw[:, :dim].norm(dim=1).mean(), raw[:, dim:].norm(dim=1).mean()])
     bank = _scaled(raw, scale.clamp(min=1e-6), dim)
     calibration = test.subset(slice(0, None, 2))
-    distance = _knn_distance(_scaled(describe(classifier, calibration.images), scale, dim), bank)
-    probabilities = classifier.probabilities(calibration.images)
+    features, probabilities = classifier.outputs(calibration.images)
+    distance = _knn_distance(_scaled(describe(features, calibration.images), scale, dim), bank)
     floors = []
     for i, p in enumerate(probabilities):
         known = calibration.labels[:, i] > 0
@@ -94,10 +93,10 @@ def judge(classifier: TrainedEncoder, images: torch.Tensor, labels: torch.Tensor
     if not ref:
         raise ValueError("this metric classifier has no realism reference; retrain it")
     dim = int(ref["dim"])
-    realism = _knn_distance(_scaled(describe(classifier, images), ref["scale"], dim),
+    features, probabilities = classifier.outputs(images)
+    realism = _knn_distance(_scaled(describe(features, images), ref["scale"], dim),
                             ref["bank"].float())
     realistic = realism <= ref["realism_threshold"]
-    probabilities = classifier.probabilities(images)
     names = classifier.vocabulary.names
     missed = torch.zeros(len(images), len(names), dtype=torch.bool)
     asked_p = torch.zeros(len(images), len(names))
