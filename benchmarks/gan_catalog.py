@@ -161,8 +161,8 @@ def report(args, train, test, judge, judge_seconds, pairs, rows, scores, rates, 
         f"{torch.__version__}, CPU only; date {time.strftime('%Y-%m-%d')}. {len(train)} training "
         f"and {len(test)} held-out photos (fashion-product-images-small, ingested at 64x64), "
         f"conditions {', '.join(names)}. Each generator trained {args.minutes:g} minutes at "
-        f"{side}x{side}, one after the other; samples shown and judged at 64x64 (bilinear "
-        "upsampling).",
+        f"{side}x{side}, one after the other; samples shown and judged at 64x64 (StyleCast "
+        "through its learned display upsampler, the reference upsampled bilinearly).",
         f"Judge: the metric classifier recipe (trained until it converged, "
         f"{len(judge.history)} epochs, {judge_seconds:.0f} s, seed 1, separately from both "
         "GANs); held-out accuracy " + ", ".join(f"{k} {v:.3f}"

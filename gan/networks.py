@@ -7,10 +7,14 @@ SNGAN / AC-GAN; the measurements are in ``benchmarks/results/gan.md``,
   (gain and bias predicted from the sum of per-attribute embeddings and the noise), so the
   condition shapes every layer, not just the input.
 - Training side per device: on CPU the networks train at 32x32 (a quarter of the pixels of
-  the 64x64 items) and ``Generator.display`` upsamples the drawing (bilinear, fixed) to the
-  item size; the same widths then take more than twice the steps of a plain reference cGAN
-  in the same minutes, and the upsampled garments are still recognisable. On CUDA they
-  train at the items' own side (64 or 128).
+  the 64x64 items), where the same widths take more than twice the steps of a plain
+  reference cGAN in the same minutes; trained at 64 they took fewer steps than it and were
+  far behind after the same minutes. On CUDA they train at the items' own side (64 or
+  128), with thin layers above 32 px (``stage_widths``).
+- Display: a 32-px drawing loses what tells some types apart (real sports shoes brought
+  down to 32 px and back up bilinearly are mostly taken for casual shoes), so
+  ``Generator.display`` upsamples with a small learned network (``DetailUpsampler``)
+  trained on real photos alongside the GAN, for a few percent of the step time.
 - Discriminator: spectral-normalised convolutions and a *projection* head: the score is
   ``linear(h) + sum_a <embed_a(c_a), h>``, the condition entering as an inner product, which
   is what makes conditional GANs train stably (Miyato & Koyama, 2018).
@@ -45,6 +49,16 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 # resolution -> (start side, number of 2x upsamplings)
 LAYOUTS = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}
+ANCHOR_STAGE = 3      # ``width`` channels at the stage of side 32 (of 28 for Fashion-MNIST)
+MIN_CHANNELS = 8
+
+
+def stage_widths(width: int, stages: int) -> list[int]:
+    """Channels per stage from the smallest side up: doubling below the anchor stage (32 px),
+    halving above it, so the layers at 64 and 128 px stay thin (FastGAN's schedule) and cost
+    about what one 32-px stage costs instead of four times more each."""
+    top = min(stages, ANCHOR_STAGE)
+    return [max(MIN_CHANNELS, int(width * 2.0 ** (top - i))) for i in range(stages + 1)]
 
 
 class ConditionEmbedding(nn.Module):
@@ -108,14 +122,41 @@ class UpBlock(nn.Module):
         return upsample_conv(torch.relu(self.norm(x, cond)), self.conv, self.taps)
 
 
+class DetailUpsampler(nn.Module):
+    """Learned ``factor``x upsampling for display: bilinear plus a residual of sub-pixel
+    convolutions computed at the small side (ESPCN, Shi et al., 2016).
+
+    Trained on real photos only (their area-downsampled copies to the photos themselves,
+    L1), so it restores the texture a 32-px drawing cannot carry (a sports shoe's mesh and
+    stripes) without seeing any generated image. The last layer starts at zero: untrained,
+    it is plain bilinear upsampling.
+    """
+
+    def __init__(self, channels: int, factor: int, width: int = 32) -> None:
+        super().__init__()
+        self.factor = factor
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, channels * factor * factor, 3, padding=1), nn.PixelShuffle(factor))
+        nn.init.zeros_(self.body[-2].weight)
+        nn.init.zeros_(self.body[-2].bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        smooth = nn.functional.interpolate(images, scale_factor=self.factor, mode="bilinear",
+                                           align_corners=False)
+        return (smooth + self.body(images)).clamp(-1, 1)
+
+
 class Generator(nn.Module):
     """``forward`` draws at the training ``resolution``; ``display`` brings a drawing to
-    ``output_resolution`` (the item size) by fixed bilinear upsampling, so a generator
-    trained at 32 px on CPU still delivers 64 px items."""
+    ``output_resolution`` (the item size), with the learned ``upsampler`` when ``display``
+    is "learned" (else bilinear), so a generator trained at 32 px on CPU still delivers
+    64 px items."""
 
     def __init__(self, resolution: int, channels: int, condition_sizes: list[int],
-                 z_dim: int = 64, width: int = 64, output_resolution: int | None = None
-                 ) -> None:
+                 z_dim: int = 64, width: int = 64, output_resolution: int | None = None,
+                 display: str = "learned") -> None:
         super().__init__()
         if resolution not in LAYOUTS:
             raise ValueError(f"resolution {resolution} not supported; one of {list(LAYOUTS)}")
@@ -124,12 +165,16 @@ class Generator(nn.Module):
         self.output_resolution = output_resolution or resolution
         cond_dim = z_dim
         self.embed = ConditionEmbedding(condition_sizes, cond_dim)
-        widths = [width * 2 ** (ups - i) for i in range(ups + 1)]   # e.g. 256,128,64 for 28px
+        widths = stage_widths(width, ups)   # e.g. 128,64,32 for 28 px; 256,...,32,16 for 64
         self.project = nn.Linear(z_dim + cond_dim, widths[0] * start * start)
         self.blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1], z_dim + cond_dim)
                                     for i in range(ups))
         self.out_norm = ConditionalBatchNorm(widths[-1], z_dim + cond_dim)
         self.to_image = nn.Conv2d(widths[-1], channels, 3, padding=1)
+        factor = self.output_resolution // resolution
+        self.upsampler = (DetailUpsampler(channels, factor)
+                          if display == "learned" and factor > 1
+                          and factor * resolution == self.output_resolution else None)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cond = torch.cat([z, self.embed(labels)], dim=1)
@@ -149,6 +194,8 @@ class Generator(nn.Module):
             return images
         if self.output_resolution < self.resolution:   # judged below the training side
             return nn.functional.interpolate(images, size=self.output_resolution, mode="area")
+        if self.upsampler is not None:
+            return self.upsampler(images)
         return nn.functional.interpolate(images, size=self.output_resolution, mode="bilinear",
                                          align_corners=False).clamp(-1, 1)
 
@@ -180,7 +227,7 @@ class Discriminator(nn.Module):
         if resolution not in LAYOUTS:
             raise ValueError(f"resolution {resolution} not supported; one of {list(LAYOUTS)}")
         _, downs = LAYOUTS[resolution]
-        widths = [width * 2 ** i for i in range(downs + 1)]
+        widths = stage_widths(width, downs)[::-1]
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(channels, widths[0], 3, padding=1)),
                                    nn.LeakyReLU(0.2)]
         for i in range(downs):
@@ -215,8 +262,9 @@ class Discriminator(nn.Module):
 
 
 def architecture(resolution: int, channels: int, condition_sizes: list[int], z_dim: int,
-                 width: int, output_resolution: int | None = None) -> dict[str, object]:
+                 width: int, output_resolution: int | None = None, display: str = "learned"
+                 ) -> dict[str, object]:
     """What a checkpoint must match to be loaded into these networks."""
     return {"resolution": resolution, "channels": channels,
             "condition_sizes": list(condition_sizes), "z_dim": z_dim, "width": width,
-            "output_resolution": output_resolution or resolution}
+            "output_resolution": output_resolution or resolution, "display": display}

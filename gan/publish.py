@@ -215,7 +215,9 @@ def load_generator(model: str) -> PublishedGenerator:
     state = checkpoint.load(path)
     arch = state["architecture"]
     generator = Generator(arch["resolution"], arch["channels"], arch["condition_sizes"],
-                          arch["z_dim"], arch["width"], arch.get("output_resolution"))
+                          arch["z_dim"], arch["width"], arch.get("output_resolution"),
+                          # models logged before the learned display upsampled bilinearly
+                          display=arch.get("display", "bilinear"))
     generator.load_state_dict(state["state"])
     return PublishedGenerator(generator.eval(), Vocabulary.from_json(state["vocabulary"]),
                               str(state.get("metric_classifier_version", "")))

@@ -4,7 +4,9 @@ One step = one discriminator update and one generator update on ``batch_size`` i
 the training side (``TrainConfig.resolution_for``), hinge loss plus, with
 ``classifier_weight``, the auxiliary heads' cross-entropy (real images teach the heads, the
 generator is pushed to be classified as asked), mirrored real images, adaptive
-DiffAugment on both sides, an EMA copy of the generator for sampling.
+DiffAugment on both sides, an EMA copy of the generator for sampling. When the networks
+train below the photos' side, the generator's display upsampler also takes one L1 step on
+``upsampler_batch`` real photos per step (``gan.networks.DetailUpsampler``).
 In the generator's update the discriminator is frozen (no weight gradients: about 40% of
 its forward + backward time on CPU), and the generator keeps channels_last from its first layer on.
 Every tick the full training state (networks, optimisers, EMA, every RNG, adaptive
@@ -88,13 +90,14 @@ class Networks:
         """Networks at the config's training side for ``data`` (at its native side)."""
         sizes = data.vocabulary.sizes
         side = cfg.resolution_for(data.resolution, torch_device(cfg.device).type)
+        display = "learned" if cfg.upsampler_batch > 0 else "bilinear"
         generator = Generator(side, data.channels, sizes, cfg.z_dim, cfg.g_width,
-                              output_resolution=data.resolution)
+                              output_resolution=data.resolution, display=display)
         discriminator = Discriminator(side, data.channels, sizes, cfg.d_width,
                                       cfg.minibatch_std, classifier=cfg.classifier_weight > 0)
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
         arch = architecture(side, data.channels, sizes, cfg.z_dim, cfg.g_width,
-                            output_resolution=data.resolution)
+                            output_resolution=data.resolution, display=display)
         return cls(generator, discriminator, ema,
                    {**arch, "d_width": cfg.d_width, "minibatch_std": cfg.minibatch_std,
                     "classifier": cfg.classifier_weight > 0})
@@ -146,9 +149,12 @@ class Session:
     data_rng: torch.Generator
     device: torch.device
     world: int
+    native: ImageSet | None = None       # the photos at their own side, when they differ
+    opt_up: torch.optim.Optimizer | None = None   # the generator's display upsampler
     generator: nn.Module | None = None   # what the steps call: nets.* wrapped for DDP / compile
     discriminator: nn.Module | None = None
     critic: nn.Module | None = None      # the discriminator as the generator's step sees it
+    upsampler: nn.Module | None = None
 
     @classmethod
     def build(cls, cfg: TrainConfig, data: ImageSet, rank: int, world: int) -> Session:
@@ -157,11 +163,17 @@ class Session:
         nets = Networks.build(cfg, data)
         data_rng = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
         betas = (cfg.beta1, cfg.beta2)
+        upsampler = nets.generator.upsampler
+        drawing = [p for name, p in nets.generator.named_parameters()
+                   if not name.startswith("upsampler.")]
         return cls(cfg, data.at_resolution(int(nets.arch["resolution"])), nets,
-                   torch.optim.Adam(nets.generator.parameters(), cfg.lr_g, betas),
+                   torch.optim.Adam(drawing, cfg.lr_g, betas),
                    torch.optim.Adam(nets.discriminator.parameters(), cfg.lr_d, betas),
                    AdaptiveAugment(cfg.augment, cfg.augment_target, cfg.augment_speed_kimg),
-                   data_rng, torch_device(cfg.device), world)
+                   data_rng, torch_device(cfg.device), world,
+                   native=data if upsampler is not None else None,
+                   opt_up=(torch.optim.Adam(upsampler.parameters(), cfg.lr_upsampler)
+                           if upsampler is not None else None))
 
     def restore(self, state_path: Path) -> int:
         """Continue from a checkpoint; returns its step."""
@@ -171,6 +183,8 @@ class Session:
         self.nets.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.opt_up is not None:
+            self.opt_up.load_state_dict(state["opt_up"])
         _set_rng_state(state["rng"], self.data_rng)
         self.ada.load_state_dict(state.get("augment", self.ada.state_dict()))  # older runs
         return int(state["step"])
@@ -183,10 +197,16 @@ class Session:
             if cfg.channels_last:
                 module.to(memory_format=torch.channels_last)
         generator, discriminator = nets.generator, nets.discriminator
+        upsampler = nets.generator.upsampler
         if self.world > 1:
             ids = [self.device.index] if cuda else None
-            generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids)
+            # The upsampler is not in the drawing's graph; its own wrapper reduces its
+            # gradients, and the generator's must not wait for them.
+            with frozen(upsampler) if upsampler is not None else contextlib.nullcontext():
+                generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids)
             discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
+            if upsampler is not None:
+                upsampler = nn.parallel.DistributedDataParallel(upsampler, device_ids=ids)
         # The generator's update needs the discriminator's gradient with respect to its
         # input, not its weights: it runs frozen there, and outside DDP, whose reducer would
         # otherwise wait for weight gradients that never come.
@@ -195,23 +215,31 @@ class Session:
             generator, discriminator = torch.compile(generator), torch.compile(discriminator)
             critic = discriminator if self.world == 1 else torch.compile(critic)
         self.generator, self.discriminator, self.critic = generator, discriminator, critic
+        self.upsampler = upsampler
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16,
                               enabled=self.device.type == "cuda" and self.cfg.amp)
+
+    def _images(self, data: ImageSet, index: torch.Tensor, mirror: torch.Tensor | None
+                ) -> torch.Tensor:
+        images = data.images[index]
+        if mirror is not None:
+            images = torch.where(mirror[:, None, None, None], images.flip(3), images)
+        images = to_float(images).to(self.device, non_blocking=True)
+        if self.cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def _mirror(self, n: int) -> torch.Tensor | None:
+        return torch.rand(n, generator=self.data_rng) < 0.5 if self.cfg.flip else None
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Real images (some mirrored), their conditions with some hidden as unknown
         (condition dropout), and their full labels (what the auxiliary heads learn)."""
         cfg, data = self.cfg, self.data
         index = torch.randint(len(data), (cfg.batch_size,), generator=self.data_rng)
-        images = data.images[index]
-        if cfg.flip:
-            mirror = torch.rand(len(index), generator=self.data_rng) < 0.5
-            images = torch.where(mirror[:, None, None, None], images.flip(3), images)
-        images = to_float(images).to(self.device, non_blocking=True)
-        if cfg.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = self._images(data, index, self._mirror(len(index)))
         labels = data.labels[index]
         shown = drop_conditions(labels, cfg.condition_dropout, self.data_rng)
         return images, shown.to(self.device), labels.to(self.device)
@@ -255,8 +283,25 @@ class Session:
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
+        if self.upsampler is not None:
+            self.train_upsampler()
         _update_ema(self.nets.ema, self.nets.generator, ema_decay(cfg.ema_decay, step))
         return loss_d.item(), loss_g.item()
+
+    def train_upsampler(self) -> None:
+        """One L1 step of the display upsampler: real photos at the training side in, the
+        same photos at their own side out."""
+        assert self.native is not None and self.opt_up is not None
+        n = self.cfg.upsampler_batch
+        index = torch.randint(len(self.data), (n,), generator=self.data_rng)
+        mirror = self._mirror(n)
+        small = self._images(self.data, index, mirror)
+        target = self._images(self.native, index, mirror)
+        with self.autocast():
+            loss = (self.upsampler(small).float() - target).abs().mean()
+        self.opt_up.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_up.step()
 
     def state(self, step: int) -> dict:
         """The resumable training state, as the checkpoint stores it."""
@@ -265,6 +310,7 @@ class Session:
                 "discriminator": nets.discriminator.state_dict(),
                 "ema": nets.ema.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "rng": _rng_state(self.data_rng),
+                **({"opt_up": self.opt_up.state_dict()} if self.opt_up is not None else {}),
                 "augment": self.ada.state_dict(), "step": step, "architecture": nets.arch,
                 "vocabulary": self.data.vocabulary.to_json(), "config": self.cfg.to_json()}
 

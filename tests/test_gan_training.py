@@ -8,12 +8,14 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import run_cli, shared
 
 from gan import checkpoint, evaluate, publish
 from gan.config import build
 from gan.data import load
 from gan.encoder import train as train_encoder
+from gan.networks import DetailUpsampler
 from gan.train import (
     Networks,
     TrainingDiverged,
@@ -50,10 +52,12 @@ def test_baby_preset_trains_in_seconds_and_logs_every_tick(fmnist, tmp_path):
     assert state["step"] == 8 and json.loads(state["config"])["preset"] == "baby"
 
 
-def test_resume_after_a_kill_repeats_the_uninterrupted_run(fmnist, tmp_path):
+@pytest.mark.parametrize("side", [28, 64], ids=["native side", "trained at 32, shown at 64"])
+def test_resume_after_a_kill_repeats_the_uninterrupted_run(fmnist, tmp_path, side):
     cfg = baby(max_kimg=0.192)  # 12 steps, 6 ticks
+    data = fmnist[0].at_resolution(side)
     straight = tmp_path / "straight"
-    training_loop(cfg, straight, fmnist[0])
+    training_loop(cfg, straight, data)
 
     crashed = tmp_path / "crashed"
 
@@ -62,9 +66,9 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_run(fmnist, tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        training_loop(cfg, crashed, fmnist[0], on_tick=kill_after_tick_3)
+        training_loop(cfg, crashed, data, on_tick=kill_after_tick_3)
     assert checkpoint.load(crashed / checkpoint.STATE_FILE)["step"] == 6
-    result = training_loop(cfg, crashed, fmnist[0], resume=True)
+    result = training_loop(cfg, crashed, data, resume=True)
     assert result.step == 12
     a, b = read_ticks(straight), read_ticks(crashed)
     assert [t["step"] for t in a] == [t["step"] for t in b]
@@ -74,6 +78,33 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_run(fmnist, tmp_path):
     final_a = torch.load(straight / checkpoint.STATE_FILE, weights_only=True)["ema"]
     final_b = torch.load(crashed / checkpoint.STATE_FILE, weights_only=True)["ema"]
     assert all(torch.allclose(final_a[k].float(), final_b[k].float()) for k in final_a)
+    upsampler = [k for k in final_a if k.startswith("upsampler.")]
+    if side == 28:
+        assert not upsampler, "nothing to upsample at the photos' own side"
+    else:  # the learned display trained (its last layer starts at zero) and resumed exactly
+        assert upsampler and final_a["upsampler.body.4.weight"].abs().sum() > 0
+
+
+def test_the_display_upsampler_starts_bilinear_and_learns_detail_from_real_photos(fmnist):
+    train, test = (part.images.float().div(127.5).sub(1) for part in fmnist)
+    torch.manual_seed(0)
+    upsampler = DetailUpsampler(1, 2)
+
+    def error(images: torch.Tensor) -> float:
+        with torch.no_grad():
+            return (upsampler(F.avg_pool2d(images, 2)) - images).abs().mean().item()
+
+    bilinear = F.interpolate(F.avg_pool2d(test, 2), scale_factor=2, mode="bilinear")
+    assert error(test) == pytest.approx((bilinear.clamp(-1, 1) - test).abs().mean().item())
+    before = error(test)
+    optimiser = torch.optim.Adam(upsampler.parameters(), 1e-3)
+    for _ in range(150):
+        real = train[torch.randint(len(train), (32,))]
+        loss = (upsampler(F.avg_pool2d(real, 2)) - real).abs().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert error(test) < 0.8 * before, "held-out photos come back sharper than bilinear"
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(fmnist, tmp_path):

@@ -281,12 +281,17 @@ def test_rising_styles_get_concepts_conditioned_on_their_dominant_values_togethe
                   "colour": ["unknown", "red", "navy"]}
     dominant = {"S0001": {"category": ["Dress", 0.8], "colour": ["navy", 0.6],
                           "season": ["Summer", 0.9]},
-                "S0002": {"category": ["Sneaker", 0.9], "colour": ["red", 0.7]},
+                "S0002": {"category": ["Sneaker", 0.45], "colour": ["red", 1.0]},
                 "S0003": {"category": ["Dress", 0.9]}}
     found = concepts.targets_from_trends(trends, vocabulary, dominant)
+    # S0002's most common category (45%) is asked for too: without it, "red" alone draws
+    # whatever the catalogue makes in red.
     assert found == [concepts.Target("style=S0002", "category=Sneaker,colour=red"),
                      concepts.Target("style=S0001", "category=Dress,colour=navy"),
                      concepts.Target("colour=red", "colour=red")]
+    too_mixed = {"S0002": {"category": ["Sneaker", 0.3], "colour": ["red", 1.0]}}
+    assert concepts.targets_from_trends(trends, vocabulary, too_mixed)[0] == concepts.Target(
+        "style=S0002", "colour=red")
     calls = concepts.trend_calls(trends)
     assert calls == {"S0001": "rising", "S0002": "rising", "S0003": "declining"}
 
