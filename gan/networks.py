@@ -264,7 +264,10 @@ class Discriminator(nn.Module):
 def architecture(resolution: int, channels: int, condition_sizes: list[int], z_dim: int,
                  width: int, output_resolution: int | None = None, display: str = "learned"
                  ) -> dict[str, object]:
-    """What a checkpoint must match to be loaded into these networks."""
+    """What a checkpoint must match to be loaded into these networks. ``display`` is
+    recorded only when the generator has a learned upsampler, so checkpoints from before
+    it (all bilinear or at their own side) still resume."""
     return {"resolution": resolution, "channels": channels,
             "condition_sizes": list(condition_sizes), "z_dim": z_dim, "width": width,
-            "output_resolution": output_resolution or resolution, "display": display}
+            "output_resolution": output_resolution or resolution,
+            **({"display": display} if display == "learned" else {})}

@@ -97,7 +97,8 @@ class Networks:
                                       cfg.minibatch_std, classifier=cfg.classifier_weight > 0)
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
         arch = architecture(side, data.channels, sizes, cfg.z_dim, cfg.g_width,
-                            output_resolution=data.resolution, display=display)
+                            output_resolution=data.resolution,
+                            display="learned" if generator.upsampler is not None else "bilinear")
         return cls(generator, discriminator, ema,
                    {**arch, "d_width": cfg.d_width, "minibatch_std": cfg.minibatch_std,
                     "classifier": cfg.classifier_weight > 0})
