@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-gan-catalog benchmark-embed
+.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale
 
 setup: $(STAMP) system-packages
 
@@ -113,3 +113,9 @@ benchmark-embed: setup
 
 clean:
 	rm -rf $(VENV) stylecast-home .pytest_cache
+
+# About 50 minutes on 2 cores to build the stores (1M items, first embedding included), then
+# about 25 to measure: see benchmarks/weekly_scale.py.
+benchmark-weekly-scale: setup
+	$(BIN)/python benchmarks/weekly_scale.py build
+	$(BIN)/python benchmarks/weekly_scale.py measure --baseline b348963

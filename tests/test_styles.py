@@ -167,6 +167,66 @@ def test_styles_recover_the_planted_designs_and_keep_their_ids(store, styled):
 
 
 @pytest.mark.integration  # the store fixture trains an encoder
+def test_incremental_series_equal_the_ones_from_all_history(store, tmp_path, monkeypatch):
+    """Week after week, the series step adds up count partitions; the result must be what
+    the definition gives from all history: same style ids, same counts, same shares."""
+    import shutil
+
+    from pipeline.embed import run as embed_run
+    from pipeline.series import run as series
+    from pipeline.series.transforms import style_count_shares
+    from pipeline.styles import run as styles
+
+    home = tmp_path / "home"
+    for name in ("items", "embeddings"):
+        shutil.copytree(store["home"] / name, home / name)
+    settings = Settings(home=str(home))
+    weeks = sorted(p.name.split("=", 1)[1] for p in (home / "embeddings").glob("week=*"))
+    # The first run meets 30 weeks of history; two weeks are skipped later; one is re-run.
+    runs = [*weeks[30:34], *weeks[36:40], weeks[32], weeks[39]]
+    reads: list[list[str]] = []
+    real_read = embed_run.read_embeddings
+    monkeypatch.setattr(embed_run, "read_embeddings",
+                        lambda s, w=None: reads.append(list(w or [])) or real_read(s, w))
+
+    for i, week in enumerate(runs):
+        styles.run(settings, week, window=8)
+        reads.clear()
+        built = series.build_week(settings, week)
+        if 0 < i < len(runs) - 2:
+            assert reads == [], f"{week}: a regular week reads no history ({reads})"
+        incremental = series.style_counts(settings, week)
+        reference = series.style_counts_from_history(settings, week)
+        pd.testing.assert_frame_equal(incremental, reference)
+        assert incremental["iso_week"].min() == weeks[0], "every embedded week is counted"
+        assert incremental.groupby("iso_week")["count"].sum().to_dict() == {
+            w: pq.read_metadata(home / "embeddings" / f"week={w}" / "part-0.parquet").num_rows
+            for w in weeks if w <= week}
+        written = pd.read_parquet(built["out"])
+        styled = written[written["kind"] == "style"].drop(columns="kind")
+        expected = style_count_shares(reference, pa.array(weeks[:weeks.index(week) + 1]))
+        merged = styled.merge(expected, on=["unique_id", "ds"], suffixes=("", "_ref"))
+        assert len(merged) == len(expected) == len(styled)
+        np.testing.assert_allclose(merged["y"], merged["y_ref"])
+        assert (merged["count"] == merged["count_ref"]).all()
+
+    # Attribute series: per-week count partitions give the shares of all items, and a week
+    # whose items change is counted again.
+    items_file = next((home / "items" / f"week={weeks[5]}").glob("*.parquet"))
+    kept = pq.read_table(items_file)
+    pq.write_table(kept.slice(0, kept.num_rows // 2), items_file)
+    built = series.build_week(settings, runs[-1])
+    written = pd.read_parquet(built["out"])
+    attributes = written[written["kind"] == "attribute"].reset_index(drop=True)
+    from_items = item_attribute_shares(pq.read_table(
+        home / "items", columns=["iso_week", "attributes"],
+        filters=[("week", "<=", runs[-1])]))
+    pd.testing.assert_frame_equal(
+        attributes[from_items.columns].sort_values(["unique_id", "ds"], ignore_index=True),
+        from_items.sort_values(["unique_id", "ds"], ignore_index=True), check_dtype=False)
+
+
+@pytest.mark.integration  # the store fixture trains an encoder
 def test_mixed_encoder_versions_are_refused(store, tmp_path):
     settings = Settings(home=str(tmp_path / "home"))
     week_dirs = sorted((store["home"] / "embeddings").glob("week=*"))[:2]

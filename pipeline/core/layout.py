@@ -18,6 +18,7 @@ INGEST_LOG = "ingest-log"
 EMBEDDINGS = "embeddings"
 STYLES = "styles"
 SERIES = "series"
+SERIES_COUNTS = "series-counts"  # per-week counts the weekly series add up
 FORECASTS = "forecasts"
 CONCEPTS = "concepts"
 REPORTS = "reports"

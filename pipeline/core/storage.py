@@ -162,6 +162,58 @@ def write_table(table: pa.Table, dest: str) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
+def write_table_with_metadata(table: pa.Table, dest: str, metadata: dict[str, str]) -> None:
+    """Write one Parquet file atomically, with key-value metadata a reader can check from the
+    footer alone (see :func:`file_metadata`)."""
+    merged = {**(table.schema.metadata or {}), **{k.encode(): v.encode()
+                                                  for k, v in metadata.items()}}
+    write_table(table.replace_schema_metadata(merged), dest)
+
+
+def file_metadata(uri: str) -> dict[str, str] | None:
+    """A Parquet file's key-value metadata (``num_rows`` included), read from its footer
+    only; None when there is no such file."""
+    fs, path = filesystem(uri)
+    try:
+        with fs.open(path, "rb") as handle:
+            footer = pq.ParquetFile(handle).metadata
+    except FileNotFoundError:
+        return None
+    pairs = {k.decode(): v.decode() for k, v in (footer.metadata or {}).items()
+             if not k.startswith(b"ARROW")}
+    return {**pairs, "num_rows": str(footer.num_rows)}
+
+
+def week_row_counts(root: str) -> dict[str, int]:
+    """Rows per week of a weekly dataset, from the files' footers (no data is read)."""
+    counts: dict[str, int] = {}
+    for path in list_files(root, f"{week_partition('*')}/*.parquet"):
+        week = partition_week(path.removeprefix(root))
+        counts[week] = counts.get(week, 0) + int(file_metadata(path)["num_rows"])
+    return counts
+
+
+def folder_fingerprint(root: str) -> str:
+    """A digest of the visible files directly under ``root`` (name, size, modification stamp):
+    it changes whenever a file there is added, removed or replaced, and costs one listing."""
+    import hashlib
+
+    fs, path = filesystem(root)
+    try:
+        entries = fs.ls(path, detail=True)
+    except FileNotFoundError:
+        entries = []
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=lambda e: e["name"]):
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if entry.get("type") != "file" or name.startswith(("_", ".")):
+            continue
+        stamp = next((entry[k] for k in ("mtime", "LastModified", "ETag", "created")
+                      if entry.get(k) is not None), "")
+        digest.update(f"{name}\0{entry.get('size')}\0{stamp}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def remove(uri: str) -> None:
     fs, path = filesystem(uri)
     if fs.exists(path):
@@ -233,6 +285,13 @@ def read_table(root: str, columns: list[str] | None = None, filter=None) -> pa.T
     if data is None:
         return None
     return data.to_table(columns=columns, filter=filter)
+
+
+def read_file(uri: str, columns: list[str] | None = None) -> pa.Table:
+    """One Parquet file (not a dataset folder), only the given columns."""
+    fs, path = filesystem(uri)
+    with fs.open(path, "rb") as handle:
+        return pq.read_table(handle, columns=columns)
 
 
 def read_input(uri: str, what: str) -> bytes:

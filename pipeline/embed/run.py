@@ -30,6 +30,10 @@ from pipeline.embed.transforms import decode_png, embed_images, vectors_of
 
 ENCODER_DATASET = "items"  # registry alias of the encoder trained on ingested items
 UNDECODABLE = "undecodable_at_embed"
+# Footer metadata of a week's partition: what it was computed from, so that a week whose
+# items did not change is recognised from one listing and one footer, not by reading it.
+ITEMS_FINGERPRINT = "stylecast.items_fingerprint"
+MODEL_VERSION = "stylecast.model_version"
 
 
 @dataclass
@@ -75,7 +79,7 @@ def load_encoder(settings: Settings, model_version: str | None = None):
     return encoder, version
 
 
-def _week_items(settings: Settings, week: str, columns: list[str],
+def week_items(settings: Settings, week: str, columns: list[str],
                 items: list[str] | None = None) -> pa.Table:
     """One week's items that have an image (``width`` is null for label-only rows), read
     from the week's own partition: on an object store, scanning every partition with a
@@ -88,13 +92,22 @@ def _week_items(settings: Settings, week: str, columns: list[str],
     return table.filter(pc.is_valid(table["width"])).select(columns)
 
 
-def _existing(settings: Settings, week: str) -> dict[str, tuple[str, str, np.ndarray]]:
-    path = partition_file(settings, week)
-    if not storage.exists(path):
-        return {}
+def read_partition(settings: Settings, week: str) -> pa.Table | None:
+    """One week's stored vectors (None when the week has none)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(storage.read_bytes(path)))
+    path = partition_file(settings, week)
+    return pq.read_table(io.BytesIO(storage.read_bytes(path))) if storage.exists(path) else None
+
+
+def items_fingerprint(settings: Settings, week: str) -> str:
+    return storage.folder_fingerprint(layout.week_path(settings, layout.ITEMS, week))
+
+
+def _existing(settings: Settings, week: str) -> dict[str, tuple[str, str, np.ndarray]]:
+    table = read_partition(settings, week)
+    if table is None:
+        return {}
     vectors = vectors_of(table)
     return {item: (sha, version, vectors[i]) for i, (item, sha, version) in enumerate(zip(
         table["item_id"].to_pylist(), table["sha256"].to_pylist(),
@@ -109,10 +122,17 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
                batch_size: int = DEFAULT_BATCH) -> tuple[int, int, int]:
     """(computed, reused, quarantined) for one week.
 
-    Image bytes are read only for missing or stale items; when nothing changed the
-    partition is left as it is, otherwise it is replaced whole (atomically).
+    A week whose items folder and encoder version match what its partition records is
+    skipped from the footer alone. Otherwise image bytes are read only for missing or stale
+    items; when nothing changed the partition is left as it is (its record refreshed),
+    else it is replaced whole (atomically).
     """
-    listed = _week_items(settings, week, ["item_id", "sha256"])
+    fingerprint = items_fingerprint(settings, week)
+    recorded = storage.file_metadata(partition_file(settings, week))
+    if recorded and (recorded.get(ITEMS_FINGERPRINT), recorded.get(MODEL_VERSION)) == (
+            fingerprint, version):
+        return 0, int(recorded["num_rows"]), 0
+    listed = week_items(settings, week, ["item_id", "sha256"])
     existing = _existing(settings, week)
     current = dict(zip(listed["item_id"].to_pylist(), listed["sha256"].to_pylist(),
                        strict=True))
@@ -120,10 +140,12 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
                  if item in existing and existing[item][:2] == (sha, version)]
     stale = sorted(set(current) - {row[0] for row in keep_rows})
     if not stale and len(existing) == len(keep_rows):
+        if keep_rows:  # a partition written before the record, or after a quarantine
+            _write_rows(settings, week, version, keep_rows, fingerprint)
         return 0, len(keep_rows), 0
     arch = encoder.model.arch
     new_rows, images, rejected = [], [], []
-    todo = _week_items(settings, week, ["item_id", "sha256", "image_png", "manifest"], stale)
+    todo = week_items(settings, week, ["item_id", "sha256", "image_png", "manifest"], stale)
     for item, sha, png, manifest in zip(*(todo[c].to_pylist() for c in (
             "item_id", "sha256", "image_png", "manifest")), strict=True):
         try:
@@ -136,7 +158,7 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
                                                         "iso_week": week})})
     vectors = embed_images(encoder, np.stack(images) if images else np.zeros((0,)), batch_size)
     rows = keep_rows + [(item, sha, vectors[i]) for i, (item, sha) in enumerate(new_rows)]
-    _write_partition(settings, week, version, rows)
+    _write_rows(settings, week, version, rows, fingerprint)
     quarantine = settings.path(layout.QUARANTINE, f"embed-{week}.parquet")
     if rejected:
         storage.write_table(pa.Table.from_pylist(rejected, schema=QUARANTINE), quarantine)
@@ -145,11 +167,10 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
     return len(new_rows), len(keep_rows), len(rejected)
 
 
-def _write_partition(settings: Settings, week: str, version: str,
-                     rows: list[tuple[str, str, np.ndarray]]) -> None:
-    path = partition_file(settings, week)
+def _write_rows(settings: Settings, week: str, version: str,
+               rows: list[tuple[str, str, np.ndarray]], fingerprint: str) -> None:
     if not rows:
-        storage.remove(path)
+        storage.remove(partition_file(settings, week))
         return
     flat = np.concatenate([r[2] for r in rows]).astype(np.float32)
     table = pa.Table.from_arrays([
@@ -157,7 +178,17 @@ def _write_partition(settings: Settings, week: str, version: str,
         pa.array([week] * len(rows)), pa.array([version] * len(rows)),
         pa.FixedSizeListArray.from_arrays(pa.array(flat), EMBEDDING_DIM),
     ], schema=EMBEDDINGS)
-    storage.write_table(table, path)
+    write_partition(settings, week, table, fingerprint)
+
+
+def write_partition(settings: Settings, week: str, table: pa.Table, fingerprint: str) -> None:
+    """Replace a week's vectors (one encoder version), recording what they were made from."""
+    versions = pc.unique(table["model_version"]).to_pylist()
+    if len(versions) != 1:
+        raise ValueError(f"a partition holds one encoder version, got {versions}")
+    storage.write_table_with_metadata(table.cast(EMBEDDINGS), partition_file(settings, week),
+                                      {ITEMS_FINGERPRINT: fingerprint,
+                                       MODEL_VERSION: versions[0]})
 
 
 def item_weeks(settings: Settings) -> list[str]:

@@ -52,7 +52,8 @@ def styles_step(settings: Settings, week: str) -> dict:
 
 
 def series_step(settings: Settings, week: str) -> dict:
-    """Attribute and style series over every item observed up to the week."""
+    """Attribute and style series of every item observed up to the week, added up from
+    per-week count partitions (only weeks whose items or styles changed are counted again)."""
     from pipeline.series.run import build_week
 
     return build_week(settings, week)

@@ -55,10 +55,10 @@ def gather(settings: Settings, week: str) -> content.ReportInputs:
         inputs.concepts_note = ("No generated concepts: there is no GAN champion yet (train "
                                 "one with the stylecast_gan_training DAG or `stylecast gan "
                                 "train`), or the concepts step has not run for this week.")
-    items = storage.read_table(settings.path(layout.ITEMS), columns=["iso_week"])
-    if items is not None:
-        weeks = items["iso_week"].to_pandas()
-        inputs.weekly_items = weeks[weeks <= week].value_counts().sort_index()
+    counts = storage.week_row_counts(settings.path(layout.ITEMS))
+    if counts:
+        inputs.weekly_items = pd.Series({w: n for w, n in counts.items() if w <= week},
+                                        name="count").sort_index()
     duplicates = storage.read_table(settings.path(layout.DUPLICATES), columns=["item_id"])
     inputs.duplicates = 0 if duplicates is None else duplicates.num_rows
     quarantine = storage.read_table(settings.path(layout.QUARANTINE), columns=["reason"])

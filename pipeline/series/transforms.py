@@ -29,9 +29,24 @@ SERIES_COLUMNS = ["unique_id", "ds", "y", "kind", "count", "n"]
 def shares(long: pd.DataFrame, span: pd.DatetimeIndex, min_mean_share: float = 0.0
            ) -> pd.DataFrame:
     """Shares from one row per labelled observation (``ds, attribute, value``)."""
+    return shares_from_counts(observation_counts(long), span, min_mean_share)
+
+
+def observation_counts(long: pd.DataFrame) -> pd.DataFrame:
+    """``attribute, value, ds, count`` from one row per observation; blank values dropped."""
     long = long[long["value"].notna() & (long["value"].astype(str).str.strip() != "")]
-    counts = long.groupby(["attribute", "value", "ds"]).size().rename("count").reset_index()
-    totals = long.groupby(["attribute", "ds"]).size().rename("n").reset_index()
+    return long.groupby(["attribute", "value", "ds"]).size().rename("count").reset_index()
+
+
+def shares_from_counts(counts: pd.DataFrame, span: pd.DatetimeIndex,
+                       min_mean_share: float = 0.0) -> pd.DataFrame:
+    """Shares from ``attribute, value, ds, count``: what per-week count partitions add up to.
+
+    Every labelled observation has one value per attribute, so an attribute's total in a
+    week (the denominator) is the sum of its values' counts.
+    """
+    counts = counts[counts["count"] > 0]
+    totals = counts.groupby(["attribute", "ds"])["count"].sum().rename("n").reset_index()
     values = counts[["attribute", "value"]].drop_duplicates()
     grid = values.merge(pd.DataFrame({"ds": span}), how="cross")
     out = (grid.merge(counts, on=["attribute", "value", "ds"], how="left")
@@ -58,13 +73,22 @@ def attribute_shares(observations: pd.DataFrame, date_column: str, attributes: S
 
 
 def item_attribute_shares(items: pa.Table, min_mean_share: float = 0.0) -> pd.DataFrame:
-    """Weekly shares from the items dataset (``iso_week`` + the ``attributes`` map).
+    """Weekly shares from the items dataset (``iso_week`` + the ``attributes`` map)."""
+    weeks = items.column("iso_week").combine_chunks()
+    return shares_from_counts(item_attribute_counts(items), week_span(weeks), min_mean_share)
 
-    When items carry a ``city``, every other attribute also gets per-city series
+
+def item_attribute_counts(items: pa.Table) -> pd.DataFrame:
+    """``attribute, value, ds, count`` of the items (``iso_week`` + the ``attributes`` map).
+
+    When items carry a ``city``, every other attribute is also counted per city
     (``city=Paris|colour=red``: the share among that city's labelled items).
     """
     attributes = items.column("attributes").combine_chunks()
     weeks = items.column("iso_week").combine_chunks()
+    if len(attributes) == 0:
+        return pd.DataFrame({"attribute": [], "value": [], "ds": pd.to_datetime([]),
+                             "count": pd.Series([], dtype=int)})
     # Each item's index repeated once per attribute it carries (from the map's offsets).
     offsets = attributes.offsets.to_numpy()
     parents = pa.array(np.repeat(np.arange(len(attributes)), np.diff(offsets)))
@@ -78,7 +102,7 @@ def item_attribute_shares(items: pa.Table, min_mean_share: float = 0.0) -> pd.Da
         by_city = by_city[by_city["city"].notna() & (by_city["city"] != "")]
         by_city["attribute"] = GROUP_ATTRIBUTE + "=" + by_city["city"] + "|" + by_city["attribute"]
         long = pd.concat([long, by_city.drop(columns="city")])
-    return shares(long, week_span(weeks), min_mean_share)
+    return observation_counts(long)
 
 
 def mondays_of(weeks: pa.Array) -> dict[str, pd.Timestamp]:
@@ -93,9 +117,16 @@ def week_span(weeks: pa.Array) -> pd.DatetimeIndex:
 
 def style_shares(style_of: pd.DataFrame, weeks: pa.Array) -> pd.DataFrame:
     """Weekly share of each style among the embedded items (``iso_week, style_id``)."""
-    long = pd.DataFrame({"ds": style_of["iso_week"].map(mondays_of(weeks)),
-                         "attribute": STYLE_KIND, "value": style_of["style_id"]})
-    return shares(long, week_span(weeks)).assign(kind=STYLE_KIND)
+    counts = style_of.groupby(["iso_week", "style_id"]).size().rename("count").reset_index()
+    return style_count_shares(counts, weeks)
+
+
+def style_count_shares(counts: pd.DataFrame, weeks: pa.Array) -> pd.DataFrame:
+    """Weekly share of each style from ``iso_week, style_id, count``."""
+    long = pd.DataFrame({"ds": counts["iso_week"].map(mondays_of(weeks)),
+                         "attribute": STYLE_KIND, "value": counts["style_id"],
+                         "count": counts["count"]})
+    return shares_from_counts(long, week_span(weeks)).assign(kind=STYLE_KIND)
 
 
 def _period_freq(freq: str) -> str:

@@ -30,6 +30,10 @@ from pipeline.styles import DEFAULT_WINDOW_WEEKS, transforms
 
 DEFAULT_CANDIDATES = tuple(range(4, 25, 2))
 REPRESENTATIVES = 6
+# Styles are described from a sample of the window's items: a dominant value's share is
+# then known to about a percentage point, and describing costs the same at any store size.
+DESCRIBE_SAMPLE = 20_000
+NEXT_NUMBER = "stylecast.next_style_number"  # footer: the next style number unused so far
 
 
 def styles_file(settings: Settings, week: str, name: str = "styles") -> str:
@@ -67,22 +71,31 @@ def embedded_weeks(settings: Settings) -> list[str]:
                                   "stylecast embed")
 
 
-def _attributes(settings: Settings, weeks: list[str]) -> dict[str, dict[str, str]]:
+def _attributes(settings: Settings, weeks: list[str], items: list[str]
+                ) -> dict[str, dict[str, str]]:
+    """The attribute maps of ``items`` (of the given weeks)."""
     table = storage.read_table(settings.path(layout.ITEMS), columns=["item_id", "attributes"],
                                filter=storage.in_weeks(weeks))
+    table = table.filter(pc.is_in(table["item_id"], pa.array(items)))
     return {item: dict(pairs or []) for item, pairs in zip(
         table["item_id"].to_pylist(), table["attributes"].to_pylist(), strict=True)}
 
 
 def _previous(settings: Settings, week: str) -> tuple[pa.Table | None, int]:
     """Last week's active styles (if any) and the next style number unused before ``week``
-    (so re-running a week reproduces its IDs)."""
+    (so re-running a week reproduces its IDs): the last earlier file records it; files
+    written before that record are read in full."""
     earlier = [w for w in style_weeks(settings) if w < week]
-    every = [transforms.id_number(s) for w in earlier for s in pq.read_table(
-        io.BytesIO(storage.read_bytes(styles_file(settings, w))), columns=["style_id"]
-    )["style_id"].to_pylist()]
-    next_number = max(every, default=0) + 1
-    return (read_styles(settings, earlier[-1]) if earlier else None), next_number
+    if not earlier:
+        return None, 1
+    recorded = storage.file_metadata(styles_file(settings, earlier[-1])) or {}
+    if NEXT_NUMBER in recorded:
+        next_number = int(recorded[NEXT_NUMBER])
+    else:
+        every = [transforms.id_number(s) for w in earlier for s in storage.read_file(
+            styles_file(settings, w), columns=["style_id"])["style_id"].to_pylist()]
+        next_number = max(every, default=0) + 1
+    return read_styles(settings, earlier[-1]), next_number
 
 
 def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDOW_WEEKS,
@@ -108,8 +121,10 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
 
     unit = unit_rows(vectors)
     item_ids = table["item_id"].to_pylist()
-    attributes = _attributes(settings, weeks)
-    members = [attributes.get(i, {}) for i in item_ids]
+    described = np.arange(len(item_ids)) if len(item_ids) <= DESCRIBE_SAMPLE else np.sort(
+        np.random.default_rng(seed).choice(len(item_ids), DESCRIBE_SAMPLE, replace=False))
+    attributes = _attributes(settings, weeks, [item_ids[i] for i in described])
+    members = [attributes.get(item_ids[i], {}) for i in described]
     overall: dict[str, Counter] = {}
     for row in members:
         for name, value in row.items():
@@ -117,12 +132,14 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
                 overall.setdefault(name, Counter())[value] += 1
     implied = transforms.coarser_attributes(members)
     reps, spread = transforms.representatives(unit, found.labels, found.centroids, REPRESENTATIVES)
+    sizes = np.bincount(found.labels, minlength=found.k)
     records = []
     for s, style in enumerate(ids):
-        inside = np.flatnonzero(found.labels == s)
-        text, dominant = transforms.describe([members[i] for i in inside], overall, implied)
-        records.append({"style_id": style, "status": "active", "size": len(inside),
-                        "share": len(inside) / len(item_ids), "description": text,
+        text, dominant = transforms.describe(
+            [members[i] for i in np.flatnonzero(found.labels[described] == s)], overall,
+            implied)
+        records.append({"style_id": style, "status": "active", "size": int(sizes[s]),
+                        "share": int(sizes[s]) / len(item_ids), "description": text,
                         "dominant_json": json.dumps(dominant), "spread": float(spread[s]),
                         "representatives": [item_ids[i] for i in reps[s]],
                         "centroid": found.centroids[s].tolist()})
@@ -137,7 +154,8 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
                              "distance": (1.0 - np.einsum("ij,ij->i", unit, found.centroids[
                                  found.labels])).astype(np.float32)})
     storage.write_table(member_table, styles_file(settings, week, "members"))
-    storage.write_table(styles_table, styles_file(settings, week))
+    storage.write_table_with_metadata(styles_table, styles_file(settings, week), {
+        NEXT_NUMBER: str(max([next_number - 1, *map(transforms.id_number, ids)]) + 1)})
     return {"week": week, "window": [weeks[0], weeks[-1]], "items": len(item_ids),
             "styles": found.k, "new": [i for i in ids if transforms.id_number(i) >= next_number],
             "retired": retired, "model_version": version,

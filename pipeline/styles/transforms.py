@@ -9,8 +9,11 @@ Algorithm (what ``stylecast styles`` runs over a rolling window of weeks):
    is acceptable; last week's k is kept when acceptable (so the count does not flicker on
    noise), else the largest acceptable k (silhouette favours coarse splits, and an analyst
    wants "red sneakers", not "footwear", when both fit the data equally well).
-3. k-means (scikit-learn; ``MiniBatchKMeans`` above ``MINIBATCH_ABOVE`` vectors), seeded with
-   last week's centroids when k is unchanged, which keeps clusters where they were.
+3. k-means (scikit-learn) on a sample of at most ``CLUSTER_SAMPLE`` vectors, seeded with
+   last week's centroids when k is unchanged, which keeps clusters where they were; then
+   every vector joins its nearest centroid by cosine. ≤24 centroids in 128 dimensions are
+   estimated as well from 20k vectors as from all, and the week's cost stops growing with
+   the window's size (benchmarks/results/weekly_scale.md).
 4. IDs: new centroids are matched one-to-one to last week's by the Hungarian algorithm on
    cosine distance (scipy's ``linear_sum_assignment``). A pair further apart than half the
    typical gap between last week's centroids is not a match: the new centroid is a new style
@@ -29,7 +32,7 @@ from pipeline.embed.neighbours import nearest, unit_rows
 
 SILHOUETTE_SAMPLE = 4000
 K_TOLERANCE = 0.02
-MINIBATCH_ABOVE = 50_000
+CLUSTER_SAMPLE = 20_000
 DOMINANT_SHARE = 0.5       # a value describes a style when at least half its items have it
 DESCRIPTION_PARTS = 3
 MAX_DESCRIBING_VALUES = 200  # attributes with more distinct values are names, not styles
@@ -66,19 +69,18 @@ def choose_k(vectors: np.ndarray, candidates: Sequence[int], previous_k: int | N
 
 def cluster(vectors: np.ndarray, k: int, init: np.ndarray | None = None,
             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(unit centroids, labels) of k-means on unit vectors."""
-    from sklearn.cluster import KMeans, MiniBatchKMeans
+    """(unit centroids, each vector's nearest of them) of k-means on unit vectors, fitted
+    on at most ``CLUSTER_SAMPLE`` of them."""
+    from sklearn.cluster import KMeans
 
     k = min(k, len(vectors))
     start = init if init is not None and len(init) == k else "k-means++"
     n_init = 1 if init is not None and len(init) == k else 3
-    if len(vectors) > MINIBATCH_ABOVE:
-        model = MiniBatchKMeans(k, init=start, n_init=n_init, random_state=seed,
-                                batch_size=4096)
-    else:
-        model = KMeans(k, init=start, n_init=n_init, random_state=seed)
-    labels = model.fit_predict(vectors)
-    return unit_rows(model.cluster_centers_), labels
+    sample = vectors if len(vectors) <= CLUSTER_SAMPLE else vectors[np.sort(
+        np.random.default_rng(seed).choice(len(vectors), CLUSTER_SAMPLE, replace=False))]
+    model = KMeans(k, init=start, n_init=n_init, random_state=seed).fit(sample)
+    centroids = unit_rows(model.cluster_centers_)
+    return centroids, assign(vectors, centroids)[0]
 
 
 def discover(vectors: np.ndarray, candidates: Sequence[int], previous: np.ndarray | None = None,
