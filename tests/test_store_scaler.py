@@ -12,7 +12,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import store_scaler  # noqa: E402
+import store_scaler
 
 
 def _items(home: Path) -> pd.DataFrame:
@@ -28,7 +28,7 @@ def test_scaled_stores_hold_real_distinct_items_and_nest(tmp_path):
 
     full = store_scaler.build(tmp_path / "full", plan, share=1.0, workers=2)
     part = store_scaler.build(tmp_path / "part", plan, share=0.3, workers=2)
-    assert full["items"] == plan.items
+    assert full["items"] == plan.items and part["weeks"] == 4
     items, subset = _items(tmp_path / "full"), _items(tmp_path / "part")
     assert len(items) == plan.items and items["sha256"].nunique() == len(items), \
         "perturbed pixels give every item its own content hash"

@@ -383,7 +383,8 @@ def test_concepts_placed_among_styles_with_a_trained_generator(store, styled):
 def test_exact_neighbours_match_brute_force_across_blocks(monkeypatch):
     import pipeline.embed.neighbours as neighbours
 
-    monkeypatch.setattr(neighbours, "BLOCK_ROWS", 7)  # many blocks, a partial last one
+    monkeypatch.setattr(neighbours, "BLOCK_ELEMENTS", 7 * 9)  # 7 rows a block for 9 queries
+    # (many blocks, a partial last one); the self-exclusion query set has 50 rows: 1 a block
     rng = np.random.default_rng(1)
     base, queries = rng.normal(size=(50, 8)), rng.normal(size=(9, 8))
     found = nearest(queries, base, 4)

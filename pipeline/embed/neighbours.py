@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-BLOCK_ROWS = 65_536
+BLOCK_ELEMENTS = 2**25  # similarities held at once (128 MiB of float32), whatever the sizes
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -42,8 +42,9 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int = 1,
     b = torch.from_numpy(unit_rows(base))
     best_sim = torch.full((len(q), k), -torch.inf)
     best_idx = torch.zeros((len(q), k), dtype=torch.long)
-    for start in range(0, len(b), BLOCK_ROWS):
-        sim = q @ b[start:start + BLOCK_ROWS].T
+    block_rows = max(1, BLOCK_ELEMENTS // max(1, len(q)))
+    for start in range(0, len(b), block_rows):
+        sim = q @ b[start:start + block_rows].T
         if exclude_self:
             rows = torch.arange(len(q))
             in_block = (rows >= start) & (rows < start + sim.shape[1])
