@@ -57,8 +57,9 @@ def gather(settings: Settings, week: str) -> content.ReportInputs:
                                 "train`), or the concepts step has not run for this week.")
     counts = storage.week_row_counts(settings.path(layout.ITEMS))
     if counts:
-        inputs.weekly_items = pd.Series({w: n for w, n in counts.items() if w <= week},
-                                        name="count").sort_index()
+        seen = sorted(w for w in counts if w <= week)  # may be none: a week before all data
+        inputs.weekly_items = pd.Series([counts[w] for w in seen], dtype="int64", name="count",
+                                        index=pd.Index(seen, dtype=object))
     duplicates = storage.read_table(settings.path(layout.DUPLICATES), columns=["item_id"])
     inputs.duplicates = 0 if duplicates is None else duplicates.num_rows
     quarantine = storage.read_table(settings.path(layout.QUARANTINE), columns=["reason"])
