@@ -154,7 +154,7 @@ def measure_all(root: Path, baseline: str | None) -> dict:
     return results
 
 
-def table(results: dict, build_record: dict) -> list[str]:
+def table(results: dict) -> list[str]:
     sizes = list(SHARES)
     lines = ["| code | run | step | " + " | ".join(f"{s} s" for s in sizes)
              + " | " + " | ".join(f"{s} peak MiB" for s in sizes)
@@ -218,7 +218,7 @@ def report(root: Path, results: dict, out: Path) -> None:
         "Each step is one process (as an Airflow task is); time in seconds, peak memory of "
         "the process tree (PSS). *weekly run*: the last week, after the week before it ran. "
         "*first run*: the week before, the first time the job meets the grown store.", "",
-        *table(results, record), "", "## Targets", "", *targets(results), ""]
+        *table(results), "", "## Targets", "", *targets(results), ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     (out.with_suffix(".json")).write_text(json.dumps({"build": record, "results": results},
