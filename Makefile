@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale
+.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
 
 setup: $(STAMP) system-packages
 
@@ -119,3 +119,9 @@ clean:
 benchmark-weekly-scale: setup
 	$(BIN)/python benchmarks/weekly_scale.py build
 	$(BIN)/python benchmarks/weekly_scale.py measure --baseline b348963
+
+# A year (52 weeks) of the weekly report through `airflow backfill create` on the 300k store
+# that benchmark-weekly-scale built (LocalExecutor on PostgreSQL): see
+# benchmarks/weekly_backfill.py.
+benchmark-weekly-backfill: setup
+	$(BIN)/python benchmarks/weekly_backfill.py

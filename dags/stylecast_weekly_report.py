@@ -3,7 +3,9 @@
 Scheduled Mondays 06:00 UTC for the ISO week that just ended; trigger by hand with
 ``{"week": "2025-W14"}`` to (re)build any week. Every task is keyed on that week and
 replaces its own outputs, so retries and backfills never duplicate. Runs one at a time:
-a week's style IDs are matched against the previous week's.
+a week's style IDs are matched against the previous week's. A backfill has its own limit
+(10 at once by default), so give it one: ``airflow backfill create --dag-id
+stylecast_weekly_report --from-date ... --to-date ... --max-active-runs 1``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import duckdb
@@ -77,6 +78,9 @@ def test_report_opens_from_disk_in_headless_chromium(reported, tmp_path):
     assert shot.stat().st_size > 50_000
     html = page.read_text()
     assert "http://" not in html and "https://" not in html, "nothing fetched from a network"
+    kept = {f"img/{p.name}" for p in (page.parent / "img").iterdir()}
+    assert kept == set(re.findall(r'src="(img/[0-9a-f]+\.png)"', html)), \
+        "the folder keeps exactly the images the page shows (no dropped concept's design)"
 
 
 def test_report_json_is_consistent_with_the_store(reported):

@@ -35,8 +35,14 @@ def _png(figure) -> bytes:
     return out.getvalue()
 
 
+def _share_ticks(axes) -> None:
+    # Decimals follow the axis range: a share under 1% reads 0.2%, 0.4%..., not 0% on
+    # every tick.
+    axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+
+
 def _style_axes(axes, ylabel: str = "share of items") -> None:
-    axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    _share_ticks(axes)
     axes.set_ylabel(ylabel)
     axes.set_xlabel("week")
     axes.grid(alpha=0.3)
@@ -83,7 +89,7 @@ def small_multiples(attribute: str, history: pd.DataFrame, forecast: pd.DataFram
                                   color=FORECAST_COLOUR, alpha=0.3, lw=0)
             axes.plot(fc["ds"], fc["yhat"], color=FORECAST_COLOUR, lw=1.2, ls="--")
         axes.set_title(shorten(uid.split("=", 1)[1], 28), fontsize=9)
-        axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        _share_ticks(axes)
         axes.tick_params(labelsize=7)
         axes.tick_params(axis="x", labelrotation=30)
         axes.grid(alpha=0.3)

@@ -108,11 +108,13 @@ def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
     for item, png in _item_pngs(settings, wanted).items():
         images[item] = _image_name("item:" + item)
         files[images[item]] = png
-    if inputs.concepts is not None:
+    if inputs.concepts is not None:  # a dropped concept is counted, not shown or kept
+        shown = {c["concept_id"] for c in report["concepts"]["items"]}
         for cid, png in zip(inputs.concepts["concept_id"], inputs.concepts["image_png"],
                             strict=True):
-            images[cid] = _image_name("concept:" + cid)
-            files[images[cid]] = png
+            if cid in shown:
+                images[cid] = _image_name("concept:" + cid)
+                files[images[cid]] = png
     for h in report["highlighted"]:  # an item that vanished from the store is not shown
         h["representatives"] = [i for i in h["representatives"] if i in images]
     for name, data in files.items():

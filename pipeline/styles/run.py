@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections import Counter
 from datetime import timedelta
 
@@ -81,11 +82,10 @@ def _attributes(settings: Settings, weeks: list[str], items: list[str]
         table["item_id"].to_pylist(), table["attributes"].to_pylist(), strict=True)}
 
 
-def _previous(settings: Settings, week: str) -> tuple[pa.Table | None, int]:
-    """Last week's active styles (if any) and the next style number unused before ``week``
-    (so re-running a week reproduces its IDs): the last earlier file records it; files
-    written before that record are read in full."""
-    earlier = [w for w in style_weeks(settings) if w < week]
+def _previous(settings: Settings, earlier: list[str]) -> tuple[pa.Table | None, int]:
+    """The last earlier styles week's active styles (if any) and the next style number
+    unused before this week (so re-running a week reproduces its IDs): the last earlier
+    file records it; files written before that record are read in full."""
     if not earlier:
         return None, 1
     recorded = storage.file_metadata(styles_file(settings, earlier[-1])) or {}
@@ -109,7 +109,14 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
         raise UnusableInputError(f"no embedded items in the {window} weeks up to {week}")
     table = read_embeddings(settings, weeks)
     version = table["model_version"][0].as_py()
-    previous, next_number = _previous(settings, week)
+    earlier = [w for w in style_weeks(settings) if w < week]
+    unstyled = [w for w in available if earlier and earlier[-1] < w < week]
+    if unstyled:  # IDs matched against older styles: not what running in order gives
+        logging.getLogger("stylecast").warning(
+            "styles for %s are matched against %s's: %d embedded week(s) between have no "
+            "styles yet (%s). Run weeks in order; a backfill needs --max-active-runs 1.",
+            week, earlier[-1], len(unstyled), ", ".join(unstyled[:5]))
+    previous, next_number = _previous(settings, earlier)
     if previous is not None and previous["model_version"][0].as_py() != version:
         previous = None  # another encoder's space: last week's centroids cannot seed or match
     old_centroids = None if previous is None else centroids_of(previous)
@@ -158,7 +165,7 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
         NEXT_NUMBER: str(max([next_number - 1, *map(transforms.id_number, ids)]) + 1)})
     return {"week": week, "window": [weeks[0], weeks[-1]], "items": len(item_ids),
             "styles": found.k, "new": [i for i in ids if transforms.id_number(i) >= next_number],
-            "retired": retired, "model_version": version,
+            "retired": retired, "model_version": version, "unstyled_weeks_before": unstyled,
             "silhouette": {str(c): round(v, 4) for c, v in found.silhouette.items()},
             "descriptions": {r["style_id"]: r["description"] for r in records
                              if r["status"] == "active"}}
