@@ -178,6 +178,8 @@ def test_too_little_history_says_so_instead_of_drawing(weekly_store, tmp_path):
     assert report["highlighted"] and all(h["insufficient_history"]
                                          for h in report["highlighted"])
     assert report["headline"]["rising"] == [], "no calls made on a guess"
+    assert all(h.get("probability") is None for h in report["highlighted"]), \
+        "a fallback's 0-or-1 chance is not shown as a certain call"
     html = (home / "reports" / early / "index.html").read_text()
     assert "Insufficient history" in html and 'class="chart"' in html  # attribute panels only
     assert not any("chart" in h for h in report["highlighted"])

@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+# Appended, after the packages: benchmarks/gan.py must not shadow the gan package.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import store_scaler
 

@@ -8,7 +8,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+# Appended, after the packages: benchmarks/gan.py must not shadow the gan package.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import weekly_backfill
 

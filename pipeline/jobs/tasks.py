@@ -64,7 +64,7 @@ def weekly_step(step: str, week: str) -> dict:
                  "series": weekly.series_step, "forecast": weekly.forecast_step,
                  "concepts": weekly.concepts_step, "report": weekly.report_step}
     result = functions[step](Settings.from_env(), week)
-    if "skipped" in result:
+    if result.get("skipped"):  # a reason, or the series a forecast left out
         import logging
 
         logging.getLogger("stylecast").warning("%s skipped for %s: %s", step, week,

@@ -100,8 +100,11 @@ def highlight(uid: str, inputs: ReportInputs) -> dict:
     if inputs.trends is not None:
         row = inputs.trends[inputs.trends["unique_id"] == uid]
         if len(row):
+            # A fallback forecast has no backtest errors, so its "probability" is 0 or 1:
+            # shown, it would read as a certain call.
             entry.update(label=row["label"].iloc[0],
-                         probability=_num(row["probability"].iloc[0]),
+                         probability=None if entry["insufficient_history"]
+                         else _num(row["probability"].iloc[0]),
                          expected_change=_num(row["growth"].iloc[0]))
     if uid.startswith("style=") and inputs.styles is not None:
         style_id = uid.split("=", 1)[1]
