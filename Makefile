@@ -103,7 +103,7 @@ benchmark-forecast: setup
 	$(BIN)/python benchmarks/forecast.py
 
 benchmark-gan: setup
-	$(BIN)/python benchmarks/gan.py --ablation
+	$(BIN)/python benchmarks/gan_fmnist.py --ablation
 
 benchmark-gan-catalog: setup
 	$(BIN)/python benchmarks/gan_catalog.py

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +27,12 @@ import pandas as pd
 import pyarrow as pa
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 CATALOGUE = REPO.parent / "shared" / "data" / "fashion-product-images-small"
 
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_encoder  # noqa: E402
 from pipeline import ingest as ingest_mod  # noqa: E402
-from pipeline.core import storage  # noqa: E402
+from pipeline.core import catalog  # noqa: E402
 from pipeline.core.settings import Settings  # noqa: E402
 from pipeline.embed import DEFAULT_BATCH  # noqa: E402
 from pipeline.embed import run as embed  # noqa: E402
@@ -55,7 +53,7 @@ def per_item_loop(settings: Settings, encoder, n: int) -> tuple[int, float]:
     """The naive way: decode and embed one image at a time."""
     import torch
 
-    table = storage.read_table(settings.path("items"), columns=["image_png"]).slice(0, n)
+    table = catalog.ITEMS.scan(settings, columns=["image_png"]).slice(0, n)
     arch = encoder.model.arch
     start = time.perf_counter()
     with torch.no_grad():
@@ -99,13 +97,13 @@ def main() -> None:
     encoder, train_s = timed(train_encoder, train_set, test_set, args.encoder_preset)
     del train_set, test_set
 
-    weeks = embed.item_weeks(settings)
+    weeks = catalog.ITEMS.required_weeks(settings, "stylecast ingest")
     start = time.perf_counter()
     computed = sum(embed.embed_week(settings, w, encoder, "bench")[0] for w in weeks)
     batched_s = time.perf_counter() - start
     looped, loop_s = per_item_loop(settings, encoder, args.loop_sample)
 
-    table = embed.read_embeddings(settings)
+    table = catalog.read_embeddings(settings)
     vectors = embed_transforms.vectors_of(table)
     item_weeks = np.asarray(table["iso_week"].to_pylist())
     scaling = scaling_rows(vectors, item_weeks, [10_000, len(vectors), 200_000])

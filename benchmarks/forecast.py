@@ -37,9 +37,9 @@ from scipy import stats
 
 from forecasting import metrics, trend
 from forecasting.backtest import holdout_truth, split
-from forecasting.catalog import DEFAULT_CANDIDATES
 from forecasting.engine import ForecastConfig, forecast
 from forecasting.models import GlobalGBM, StatsModel
+from forecasting.registry import DEFAULT_CANDIDATES
 from pipeline.series.transforms import attribute_shares
 from pipeline.simulate.run import draw
 from pipeline.simulate.scenario import random_scenario

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,21 +32,19 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
-# Run as a script, this folder comes first on sys.path and gan.py would shadow ``gan``.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCHMARKS]
+
+from reference_cgan import Displayed, train_reference  # noqa: E402
 
 from gan import evaluate, metrics  # noqa: E402
 from gan.config import build  # noqa: E402
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_classifier  # noqa: E402
 from gan.images import grid  # noqa: E402
-from gan.train import Networks, load_trained, training_loop  # noqa: E402
+from gan.inference import Networks, load_trained  # noqa: E402
+from gan.train import training_loop  # noqa: E402
 from pipeline.core.settings import Settings  # noqa: E402
 from pipeline.ingest.run import run as ingest  # noqa: E402
 from pipeline.sources import product_catalog  # noqa: E402
-
-sys.path.append(str(BENCHMARKS))
-from reference_cgan import Displayed, train_reference  # noqa: E402
 
 CATALOGUE = REPO.parent / "shared" / "data" / "fashion-product-images-small"
 TARGETS = {"articleType": 0.95, "baseColour": 0.85, "diversity": 0.80}

@@ -27,14 +27,14 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 
 from gan import evaluate  # noqa: E402
 from gan.config import build  # noqa: E402
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_encoder  # noqa: E402
 from gan.images import grid  # noqa: E402
-from gan.train import load_trained, sample, throughput, training_loop  # noqa: E402
+from gan.inference import load_trained, sample  # noqa: E402
+from gan.train import throughput, training_loop  # noqa: E402
 from pipeline.core.settings import Settings  # noqa: E402
 
 CATALOG = REPO.parent / "shared" / "data" / "fashion-product-images-small"

@@ -183,16 +183,17 @@ def copy_embeddings(source: Settings, target: Settings) -> int:
     week is written by the embed stage's own writer, as if embedded there."""
     import pyarrow.compute as pc
 
+    from pipeline.core import catalog
     from pipeline.embed import run as embed
 
     copied = 0
-    for week in embed.item_weeks(target):
+    for week in catalog.ITEMS.required_weeks(target, "stylecast ingest"):
         wanted = embed.week_items(target, week, ["item_id", "sha256"])
-        table = embed.read_partition(source, week)
+        table = catalog.EMBEDDINGS.read(source, week)
         table = table.filter(pc.is_in(table["item_id"], wanted["item_id"]))
         if table.num_rows != wanted.num_rows:
             raise RuntimeError(f"{source.home} has no vectors for some items of {week}")
-        embed.write_partition(target, week, table, embed.items_fingerprint(target, week))
+        embed.write_partition(target, week, table, catalog.ITEMS.fingerprint(target, week))
         copied += table.num_rows
     return copied
 

@@ -37,12 +37,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from airflow_api import AirflowApi  # noqa: E402  (tests/: the deployment's own helpers)
-from airflow_local import server_environment  # noqa: E402
-from helpers import free_port  # noqa: E402
-from services import Service, start_airflow, start_postgres, wait_http  # noqa: E402
+from _support.airflow_api import AirflowApi  # noqa: E402  (what the deployment tests start too)
+from _support.airflow_local import server_environment  # noqa: E402
+from _support.processes import free_port  # noqa: E402
+from _support.services import Service, start_airflow, start_postgres, wait_http  # noqa: E402
 from weekly_scale import DEFAULT_ROOT, STEPS, restore  # noqa: E402
 
 DAG = "stylecast_weekly_report"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from forecasting.catalog import BASE_MODELS, DEFAULT_CANDIDATES
+from forecasting.registry import BASE_MODELS, DEFAULT_CANDIDATES
 from pipeline.core.cli_support import err_console, fails_cleanly
 from pipeline.core.errors import UnusableInputError
 
@@ -104,8 +104,11 @@ def backtest(
     windows: Windows = 3,
     freq: Freq = None,
     level: Level = ["80", "95"],  # noqa: B006
-    models: Annotated[str, typer.Option(help="Comma-separated models to compare.")]
-    = "seasonal_naive,auto_ets,auto_theta,global_gbm",
+    models: Annotated[str, typer.Option(
+        help=f"Comma-separated models to compare (default: the pool `stylecast forecast` "
+             f"chooses from, {','.join(DEFAULT_CANDIDATES)}); also "
+             f"{', '.join(m for m in BASE_MODELS if m not in DEFAULT_CANDIDATES)}.")]
+    = ",".join(DEFAULT_CANDIDATES),
     gaps: Gaps = "reject",
     shares: Shares = False,
     out: Annotated[str | None, typer.Option(help="Metrics table file (default: "

@@ -13,18 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting import data, intervals, metrics, trend
+from forecasting import data, intervals, metrics, registry, trend
 from forecasting.backtest import cross_validation
-from forecasting.catalog import BASE_MODELS, DEFAULT_CANDIDATES
-from forecasting.harmonic import HarmonicRegression
 from forecasting.models import (
     Forecaster,
-    GlobalGBM,
-    StatsModel,
     WindowAverage,
     combine,
     interval_columns,
 )
+from forecasting.registry import BASE_MODELS, DEFAULT_CANDIDATES
 
 ENSEMBLES = ("ensemble_mean", "ensemble_median", "ensemble_weighted")
 # Specialists are backtested and can be chosen, but stay out of the ensembles: a fixed smooth
@@ -79,18 +76,6 @@ class ForecastConfig:
         return (0.0, 1.0) if self.shares else (None, None)
 
 
-def build_model(name: str, config: ForecastConfig, freq: str) -> Forecaster:
-    if name == "global_gbm":
-        return GlobalGBM(config.season_length, freq, max_horizon=config.horizon,
-                         seed=config.seed, n_jobs=config.n_jobs)
-    history = config.history_seasons and config.history_seasons * config.season_length
-    if name == "harmonic":
-        return HarmonicRegression(config.season_length, freq, max_history=history or None,
-                                  shares=config.shares)
-    return StatsModel(name, config.season_length, freq, n_jobs=config.n_jobs,
-                      max_history=history or None)
-
-
 @dataclass
 class BacktestResult:
     rows: pd.DataFrame                  # every model's backtest forecasts, with intervals
@@ -121,7 +106,7 @@ class BacktestResult:
 def backtest(series: pd.DataFrame, freq: str, config: ForecastConfig,
              models: Sequence[str] | None = None) -> BacktestResult:
     models = list(models or config.candidates)
-    cv = cross_validation([build_model(m, config, freq) for m in models], series,
+    cv = cross_validation([registry.build(m, config, freq) for m in models], series,
                           config.horizon, config.windows)
     rows = cv.forecasts
     backtested = set(rows["model"])   # a candidate the panel does not suit has no rows
@@ -242,7 +227,7 @@ def _fit_members(series: pd.DataFrame, freq: str, config: ForecastConfig, chosen
     """Fit what the forecast needs, among the models that survived the backtest."""
     needed = (config.candidates if all_models else
               config.ensemble_members if chosen in ENSEMBLES else (chosen,))
-    return [build_model(m, config, freq).fit(series) for m in needed if m in backtested]
+    return [registry.build(m, config, freq).fit(series) for m in needed if m in backtested]
 
 
 def _ensembles(members: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:

@@ -139,6 +139,7 @@ class StatsModel(Forecaster):
     combines the other models for it or gives it the fallback.
     """
 
+    # The registry (``forecasting.registry``) names these; here is how each is built.
     KINDS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima", "seasonal_ets",
              "optimized_theta")
     libraries = ("statsforecast.models", "forecasting.statsforecast_pool")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting import engine
-from pipeline.core import layout, storage
+from pipeline.core import catalog, layout, storage
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.settings import Settings
 
@@ -119,7 +119,7 @@ def backtest_file(series_uri: str, config: engine.ForecastConfig, settings: Sett
     params = _params(config, models=",".join(models), input=series_uri)
     with _tracked(track, settings, "backtest", input_hash, params) as run:
         result = engine.backtest(prepared.series, prepared.freq, config, models)
-        out_uri = out_uri or settings.path(layout.BACKTESTS, input_hash, "metrics.csv")
+        out_uri = out_uri or catalog.BACKTESTS.path(settings, key=input_hash)
         storage.write_frame(result.table, out_uri)
         summary: dict[str, object] = {
             "best_model": result.best(), "out": out_uri, "skipped": result.skipped,

@@ -99,13 +99,12 @@ def _fashion_mnist(split: str) -> ImageSet:
 
 def _items(split: str, settings: Settings, attributes: list[str] | None,
            vocabulary: Vocabulary | None) -> ImageSet:
-    from pipeline.core import layout, png, storage
+    from pipeline.core import catalog, png
 
-    table = storage.read_table(settings.path(layout.ITEMS),
-                               columns=["sha256", "image_png", "attributes"])
+    table = catalog.ITEMS.scan(settings, columns=["sha256", "image_png", "attributes"])
     if table is None or table.num_rows == 0:
-        raise UnusableInputError(f"no items under {settings.path(layout.ITEMS)}: run stylecast "
-                                 "ingest first")
+        raise UnusableInputError(f"no items under {catalog.ITEMS.root(settings)}: run "
+                                 "stylecast ingest first")
     frame = table.to_pandas()
     frame = frame[frame["image_png"].notna()]
     held_out = frame["sha256"].str[:2].apply(int, base=16) < 26   # ~10%, fixed by content

@@ -16,7 +16,7 @@ from gan import metrics
 from gan.config import TrainConfig
 from gan.data import ImageSet
 from gan.encoder import TrainedEncoder, predictions
-from gan.train import Networks, sample
+from gan.inference import Networks, sample
 
 MAX_TRAIN_FEATURES = 10_000
 PROBE_CONDITIONS = 16

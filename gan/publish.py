@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -115,14 +114,15 @@ def _guard_value(metrics: dict[str, float], guard: str) -> float | None:
 
 
 def promote_if_better(version: str, scores: dict[str, float], judge_version: str | None,
-                      rescore: Callable[[PublishedGenerator], dict[str, float] | None]
+                      rescore: Callable[[str], dict[str, float] | None]
                       | None = None) -> tuple[bool, str]:
     """Move ``champion`` to ``version`` when its ``CHAMPION_METRIC`` (lower is better) beats
     the champion's and none of ``CHAMPION_GUARDS`` is worse; says why either way.
 
     A champion scored by another metric classifier version is re-scored with this one
-    (``rescore``; None when it cannot be, e.g. it conditions on other attributes: then it
-    cannot serve these conditions and the new generator takes over)."""
+    (``rescore``, given the champion's model URI; None when it cannot be, e.g. it conditions
+    on other attributes: then it cannot serve these conditions and the new generator takes
+    over)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -140,7 +140,7 @@ def promote_if_better(version: str, scores: dict[str, float], judge_version: str
         return False, (f"champion v{champion.version} was scored with another metric "
                        "classifier version; not comparable, champion kept")
     else:
-        rescored = rescore(load_generator(f"models:/{GAN_MODEL}/{champion.version}"))
+        rescored = rescore(f"models:/{GAN_MODEL}/{champion.version}")
         if rescored is None:
             client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
             return True, (f"champion v{champion.version} conditions on other attributes and "
@@ -184,7 +184,7 @@ def alias_for(dataset: str) -> str:
     return dataset.replace("_", "-")
 
 
-def _download(model_uri: str, filename: str) -> Path:
+def download(model_uri: str, filename: str) -> Path:
     import mlflow
 
     # MLflow's download progress bars would break our one-line stderr contract.
@@ -200,27 +200,6 @@ def _download(model_uri: str, filename: str) -> Path:
     if not found:
         raise UnusableInputError(f"model {model_uri} has no {filename}: not a StyleCast model")
     return found[0]
-
-
-@dataclass(frozen=True)
-class PublishedGenerator:
-    generator: Generator
-    vocabulary: Vocabulary
-    metric_classifier_version: str   # the classifier that scored it ('' for older models)
-
-
-def load_generator(model: str) -> PublishedGenerator:
-    """From ``models:/...``, ``runs:/...`` or a local ``generator.pt``, without unpickling."""
-    path = Path(model) if Path(model).exists() else _download(model, GENERATOR_FILE)
-    state = checkpoint.load(path)
-    arch = state["architecture"]
-    generator = Generator(arch["resolution"], arch["channels"], arch["condition_sizes"],
-                          arch["z_dim"], arch["width"], arch.get("output_resolution"),
-                          # models logged before the learned display upsampled bilinearly
-                          display=arch.get("display", "bilinear"))
-    generator.load_state_dict(state["state"])
-    return PublishedGenerator(generator.eval(), Vocabulary.from_json(state["vocabulary"]),
-                              str(state.get("metric_classifier_version", "")))
 
 
 def load_encoder(dataset: str, registered: str = ENCODER_MODEL
@@ -240,5 +219,5 @@ def load_encoder(dataset: str, registered: str = ENCODER_MODEL
 def load_encoder_version(version: str, registered: str = ENCODER_MODEL
                          ) -> tuple[TrainedEncoder, str]:
     """A given registry version (an error naming it when it does not exist)."""
-    path = _download(f"models:/{registered}/{version}", ENCODER_FILE)
+    path = download(f"models:/{registered}/{version}", ENCODER_FILE)
     return TrainedEncoder.load(path), version

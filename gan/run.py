@@ -21,7 +21,8 @@ from gan.encoder import TrainedEncoder
 from gan.encoder import preset as encoder_preset
 from gan.encoder import train as train_encoder
 from gan.images import grid, write_pngs
-from gan.train import load_trained, sample, training_loop
+from gan.inference import load_generator, load_trained, sample
+from gan.train import training_loop
 from pipeline.core import layout, png
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import METRIC_MODEL
@@ -131,7 +132,8 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         version = publish.log_generator(nets.ema, train.vocabulary, nets.arch, run_dir,
                                         judge_version)
 
-        def rescore(champion: publish.PublishedGenerator) -> dict[str, float] | None:
+        def rescore(champion_uri: str) -> dict[str, float] | None:
+            champion = load_generator(champion_uri)
             if champion.vocabulary != train.vocabulary:
                 return None
             return evaluate.score_generator(champion.generator, champion.generator.z_dim,
@@ -177,7 +179,7 @@ def sample_command(settings: Settings, model: str, condition: str, n: int, out: 
 
         check_reachable(settings.mlflow_tracking_uri)
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    published = publish.load_generator(model)
+    published = load_generator(model)
     generator, vocabulary = published.generator, published.vocabulary
     labels = vocabulary.parse(condition).repeat(n, 1)
     z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))

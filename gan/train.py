@@ -24,7 +24,6 @@ and samples.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import math
 import os
@@ -42,9 +41,9 @@ from gan import checkpoint
 from gan.augment import AdaptiveAugment
 from gan.conditioning import drop_conditions
 from gan.config import TrainConfig
-from gan.data import ImageSet, to_float, to_uint8
+from gan.data import ImageSet, to_float
 from gan.images import grid
-from gan.networks import Discriminator, Generator, architecture
+from gan.inference import Networks, sample
 from pipeline.core.device import torch_device
 from pipeline.core.errors import JobFailed
 
@@ -76,32 +75,6 @@ class TrainResult:
     seconds: float
     images_per_second: float
     stopped_by: str  # "max_kimg" | "max_minutes"
-
-
-@dataclass
-class Networks:
-    generator: nn.Module
-    discriminator: nn.Module
-    ema: nn.Module
-    arch: dict
-
-    @classmethod
-    def build(cls, cfg: TrainConfig, data: ImageSet) -> Networks:
-        """Networks at the config's training side for ``data`` (at its native side)."""
-        sizes = data.vocabulary.sizes
-        side = cfg.resolution_for(data.resolution, torch_device(cfg.device).type)
-        display = "learned" if cfg.upsampler_batch > 0 else "bilinear"
-        generator = Generator(side, data.channels, sizes, cfg.z_dim, cfg.g_width,
-                              output_resolution=data.resolution, display=display)
-        discriminator = Discriminator(side, data.channels, sizes, cfg.d_width,
-                                      cfg.minibatch_std, classifier=cfg.classifier_weight > 0)
-        ema = copy.deepcopy(generator).eval().requires_grad_(False)
-        arch = architecture(side, data.channels, sizes, cfg.z_dim, cfg.g_width,
-                            output_resolution=data.resolution,
-                            display="learned" if generator.upsampler is not None else "bilinear")
-        return cls(generator, discriminator, ema,
-                   {**arch, "d_width": cfg.d_width, "minibatch_std": cfg.minibatch_std,
-                    "classifier": cfg.classifier_weight > 0})
 
 
 def _distributed() -> tuple[int, int]:
@@ -399,16 +372,6 @@ def _end_tick(session: Session, step: int, metrics: dict[str, float], state_path
                       f"samples/step-{step:07d}.png")
 
 
-def load_trained(cfg: TrainConfig, data: ImageSet, run_dir: Path) -> Networks:
-    """The networks of a run's last checkpoint (EMA generator included), loaded safely."""
-    nets = Networks.build(cfg, data)
-    state = checkpoint.load(run_dir / checkpoint.STATE_FILE, nets.arch)
-    for module, key in ((nets.generator, "generator"), (nets.discriminator, "discriminator"),
-                        (nets.ema, "ema")):
-        module.load_state_dict(state[key])
-    return nets
-
-
 def throughput(cfg: TrainConfig, data: ImageSet, steps: int, warmup_steps: int = 0) -> float:
     """Images/s of the training loop over ``steps`` steps (after an untimed warm-up run,
     which on CUDA absorbs compilation and cuDNN autotuning)."""
@@ -513,20 +476,6 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         target.lerp_(source.detach(), 1 - decay)
     for target, source in zip(ema.buffers(), model.buffers(), strict=True):
         target.copy_(source)
-
-
-@torch.no_grad()
-def sample(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor,
-           device: torch.device | str = "cpu", batch_size: int = 512) -> torch.Tensor:
-    """uint8 images from (z, labels), in batches, in eval mode."""
-    was_training = generator.training
-    generator.eval()
-    out = [to_uint8(generator.display(generator(z[i:i + batch_size].to(device),
-                                                labels[i:i + batch_size].to(device))).float()
-                    ).cpu()
-           for i in range(0, len(z), batch_size)]
-    generator.train(was_training)
-    return torch.cat(out)
 
 
 def _append_tick(run_dir: Path, step: int, metrics: dict[str, float]) -> None:

@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from _support.processes import free_port, inherited_env  # noqa: F401 (tests import both here)
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,40 +61,12 @@ class ManifestBuilder:
         return path
 
 
-def inherited_env() -> dict[str, str]:
-    """This process's environment minus MLFLOW_TRACKING_URI: ``mlflow.set_tracking_uri()``
-    also writes that variable, so an in-process run of one test would otherwise send a later
-    subprocess's runs to that test's store. A test that wants a store passes it explicitly."""
-    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-
-
 def run_cli(args: list[str], home: Path, check: bool = False, **env: str,
             ) -> subprocess.CompletedProcess:
     environment = {**inherited_env(), "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2",
                    **env}
     return subprocess.run([*STYLECAST, *args], capture_output=True, text=True, env=environment,
                           check=check, cwd=REPO, timeout=600)
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port never handed out before in this run.
-
-    The kernel may offer a just-released port again, and services asked for several ports at
-    once (SeaweedFS takes eight) bind them only later: two equal ones fail with "address
-    already in use".
-    """
-    import socket
-
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 QUIET_MLFLOW = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from pipeline.core import layout, png
+from pipeline.core import catalog, layout, png
 from pipeline.core.device import resolve_device
 from pipeline.core.settings import Settings
 
 
 def test_week_partitions_name_and_parse_alike(tmp_path):
     settings = Settings(home=str(tmp_path))
-    path = layout.week_path(settings, layout.EMBEDDINGS, "2025-W14", "part-0.parquet")
+    path = catalog.EMBEDDINGS.path(settings, "2025-W14")
     assert path == f"{tmp_path}/embeddings/week=2025-W14/part-0.parquet"
     assert layout.partition_week(path.removeprefix(settings.home)) == "2025-W14"
     assert layout.partition_week("/items/part-0.parquet") is None
@@ -36,9 +36,13 @@ def test_the_png_codec_round_trips_colour_and_grey_pixels():
         png.decode(b"not a png")
 
 
-def test_devices_resolve_and_a_wrong_name_is_refused():
-    assert resolve_device("cpu") == "cpu"
-    assert resolve_device("auto") in ("cpu", "cuda")
+def test_devices_resolve_and_a_wrong_name_is_refused(monkeypatch):
+    import torch
+
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda") == "cuda"
+    for present, expected in ((True, "cuda"), (False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda present=present: present)
+        assert resolve_device("auto") == expected, "auto takes the GPU exactly when torch sees one"
     with pytest.raises(ValueError, match="not one of auto, cpu, cuda"):
         resolve_device("tpu")
 

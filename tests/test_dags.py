@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from airflow_local import REPO, airflow, dags_test, environment, prepare, succeeded
+from _support.airflow_local import REPO, airflow, dags_test, environment, prepare, succeeded
 from helpers import cli_json, copy_home
 
 from pipeline.jobs.tasks import airflow_task

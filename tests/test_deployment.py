@@ -20,10 +20,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-from airflow_api import AirflowApi
-from airflow_local import server_environment
+from _support.airflow_api import AirflowApi
+from _support.airflow_local import server_environment
+from _support.services import Service, start_airflow, start_postgres, wait_http
 from helpers import free_port
-from services import Service, start_airflow, start_postgres, wait_http
 
 pytestmark = pytest.mark.integration
 USER = "stylecast"

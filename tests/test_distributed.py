@@ -22,10 +22,10 @@ import time
 from unittest import mock
 
 import pytest
-from airflow_api import AirflowApi
-from airflow_local import REPO, server_environment
+from _support.airflow_api import AirflowApi
+from _support.airflow_local import REPO, server_environment
+from _support.services import Service, start_airflow, start_postgres, wait_http
 from helpers import cli_json, free_port, run_cli
-from services import Service, start_airflow, start_postgres, wait_http
 from test_deployment import check_gan_run
 
 pytestmark = pytest.mark.integration

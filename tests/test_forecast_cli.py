@@ -13,6 +13,8 @@ from forecast_fixtures import seasonal_panel
 from helpers import run_cli, shared
 from mlflow.tracking import MlflowClient
 
+from forecasting.engine import DEFAULT_PICK, ENSEMBLES, SWITCH_MARGIN
+
 CONTRACT = ["unique_id", "ds", "model", "yhat", "yhat_lo_80", "yhat_hi_80", "yhat_lo_95",
             "yhat_hi_95"]
 
@@ -69,7 +71,13 @@ def test_forecast_writes_the_contract_and_logs_to_mlflow(series_file, tmp_path, 
     assert logged == models
     assert models["window_average"] == {"window": 12}, "the short series' fallback"
     members = set(models) - {"window_average"}
-    assert summary["chosen_model"] in members or summary["chosen_model"].startswith("ensemble")
+    chosen = summary["chosen_model"]
+    assert chosen in members | set(ENSEMBLES), chosen
+    # The median ensemble stands unless another candidate's backtest beats it clearly.
+    if chosen != DEFAULT_PICK:
+        mase = run.data.metrics
+        assert mase[f"backtest.{chosen}.mase"] < (1 - SWITCH_MARGIN) * mase[
+            f"backtest.{DEFAULT_PICK}.mase"]
     for learned in models.values():
         if "specs" in learned:
             assert sum(learned["specs"].values()) == 3

@@ -292,3 +292,20 @@ def test_conformal_intervals_cover_about_what_they_claim():
     for level in (80, 95):
         covered = ((out["y"] >= out[f"yhat_lo_{level}"]) & (out["y"] <= out[f"yhat_hi_{level}"]))
         assert abs(covered.mean() - level / 100) < 0.03
+
+
+def test_the_registry_builds_every_model_it_names_under_that_name():
+    """One name per model for the engine, the default pool and both commands: each factory
+    builds a model whose alias is its registered name, and the statsforecast models the
+    registry names are exactly the ones ``StatsModel`` knows how to build."""
+    from forecasting import registry
+    from forecasting.engine import ForecastConfig
+
+    config = ForecastConfig(horizon=3, season_length=12)
+    for name in registry.BASE_MODELS:
+        assert registry.build(name, config, "MS").alias == name
+    assert set(registry.STATSFORECAST_KINDS) == set(StatsModel.KINDS)
+    assert set(registry.DEFAULT_CANDIDATES) <= set(registry.BASE_MODELS)
+    assert config.candidates == registry.DEFAULT_CANDIDATES
+    with pytest.raises(ValueError, match="unknown model 'prophet'"):
+        registry.build("prophet", config, "MS")

@@ -15,14 +15,9 @@ from gan import checkpoint, evaluate, publish
 from gan.config import build
 from gan.data import load
 from gan.encoder import train as train_encoder
+from gan.inference import Networks, load_generator, load_trained
 from gan.networks import DetailUpsampler
-from gan.train import (
-    Networks,
-    TrainingDiverged,
-    load_trained,
-    read_ticks,
-    training_loop,
-)
+from gan.train import TrainingDiverged, read_ticks, training_loop
 from pipeline.core.errors import UnusableInputError
 
 
@@ -220,8 +215,8 @@ def check_served_over_rest(home, tmp_path, z_dim: int) -> None:
     import sys
     import urllib.request
 
+    from _support.services import Service, wait_http
     from helpers import free_port, inherited_env
-    from services import Service, wait_http
 
     port = free_port()
     bin_dir = os.path.dirname(sys.executable)   # uvicorn lives beside this interpreter
@@ -277,13 +272,13 @@ def test_promotion_rule(tmp_path, monkeypatch):
     assert promoted is False and "another metric classifier" in why
     seen = []
 
-    def rescore(champion):
-        seen.append(champion.metric_classifier_version)
+    def rescore(champion_uri):   # the champion, loaded as the rescoring job would
+        seen.append(load_generator(champion_uri).metric_classifier_version)
         return {"fd": 0.5, "diversity": 0.9, "class_consistency_category_vs_real": 0.9}
 
     promoted, why = register(1.0, "2", rescore=rescore)
     assert promoted is False and seen == ["1"] and "does not beat" in why
-    promoted, why = register(1.0, "2", rescore=lambda champion: None)
+    promoted, why = register(1.0, "2", rescore=lambda champion_uri: None)
     assert promoted is True and "other attributes" in why
 
 

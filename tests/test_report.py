@@ -96,7 +96,12 @@ def test_report_json_is_consistent_with_the_store(reported):
     assert report["highlighted"]
     for entry in report["highlighted"]:
         assert entry["unique_id"] in forecast_ids and entry["has_forecast"]
-        assert entry["insufficient_history"] or (home / "reports" / week / entry["chart"]).exists()
+        if entry["insufficient_history"]:   # no fan chart and no chance without a backtest
+            assert "chart" not in entry and entry["probability"] is None
+        else:
+            assert (home / "reports" / week / entry["chart"]).is_file()
+    assert any(not e["insufficient_history"] for e in report["highlighted"]), \
+        "110 simulated weeks are more than two seasons: some highlighted entry has a chart"
     counted = duckdb.sql(
         f"select count(*) filter (where iso_week <= '{week}'), "
         f"count(*) filter (where iso_week = '{week}') "
@@ -141,17 +146,17 @@ def test_a_week_without_items_keeps_last_weeks_styles_without_reclustering(repor
                                                                            tmp_path):
     from datetime import timedelta
 
+    from pipeline.core import catalog
     from pipeline.core.weeks import iso_week, parse_week
-    from pipeline.styles import run as styles_job
 
     home = shutil.copytree(reported["home"], tmp_path / "home")
     settings = Settings(home=str(home))
     quiet = iso_week(parse_week(reported["week"]) + timedelta(weeks=1))
     summary = weekly.styles_step(settings, quiet)
-    assert summary["reused"] == styles_job.styles_file(settings, reported["week"])
+    assert summary["reused"] == catalog.STYLES.path(settings, reported["week"])
     assert summary["copied_to"] == quiet
-    kept = styles_job.read_styles(settings, quiet)["style_id"].to_pylist()
-    assert kept == styles_job.read_styles(settings, reported["week"])["style_id"].to_pylist()
+    kept = catalog.read_styles(settings, quiet)["style_id"].to_pylist()
+    assert kept == catalog.read_styles(settings, reported["week"])["style_id"].to_pylist()
 
 
 def test_week_without_data_and_without_champion_still_renders(weekly_store, tmp_path):

@@ -4,15 +4,10 @@ and stores of different sizes nested item for item."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-
-# Appended, after the packages: benchmarks/gan.py must not shadow the gan package.
-sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
 import store_scaler
 
 

@@ -20,10 +20,10 @@ from helpers import run_cli, shared
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.concepts import transforms as concepts
+from pipeline.core.catalog import read_embeddings
 from pipeline.core.settings import Settings
 from pipeline.core.weeks import iso_week
 from pipeline.embed.neighbours import nearest, unit_rows
-from pipeline.embed.run import read_embeddings
 from pipeline.series.transforms import item_attribute_shares, style_shares
 
 QUIET = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -168,11 +168,12 @@ def test_styles_recover_the_planted_designs_and_keep_their_ids(store, styled):
 
 @pytest.mark.integration  # the store fixture trains an encoder
 def test_incremental_series_equal_the_ones_from_all_history(store, tmp_path, monkeypatch):
-    """Week after week, the series step adds up count partitions; the result must be what
-    the definition gives from all history: same style ids, same counts, same shares."""
+    """Week after week, the styles stage counts each run's memberships and the series step
+    adds the counts up; the result must be what the definition gives from all history: same
+    style ids, same counts, same shares. The series step reads no embeddings at all."""
     import shutil
 
-    from pipeline.embed import run as embed_run
+    from pipeline.core import catalog, storage
     from pipeline.series import run as series
     from pipeline.series.transforms import style_count_shares
     from pipeline.styles import run as styles
@@ -185,21 +186,22 @@ def test_incremental_series_equal_the_ones_from_all_history(store, tmp_path, mon
     # The first run meets 30 weeks of history; two weeks are skipped later; one is re-run.
     runs = [*weeks[30:34], *weeks[36:40], weeks[32], weeks[39]]
     reads: list[list[str]] = []
-    real_read = embed_run.read_embeddings
-    monkeypatch.setattr(embed_run, "read_embeddings",
-                        lambda s, w=None: reads.append(list(w or [])) or real_read(s, w))
+    embeddings = catalog.EMBEDDINGS.root(settings)
+    for name in ("read_table", "read_file"):   # every way a dataset file is read
+        real = getattr(storage, name)
+        monkeypatch.setattr(storage, name, lambda uri, *a, real=real, **k: (
+            reads.append(uri) if uri.startswith(embeddings) else None) or real(uri, *a, **k))
 
-    for i, week in enumerate(runs):
+    for week in runs:
         summary = styles.run(settings, week, window=8)
         # The one week run after a gap is told that its IDs skip the weeks in between.
         gap = weeks[34:36] if week == weeks[36] else []
         assert summary["unstyled_weeks_before"] == gap, week
         reads.clear()
         built = series.build_week(settings, week)
-        if 0 < i < len(runs) - 2:
-            assert reads == [], f"{week}: a regular week reads no history ({reads})"
+        assert reads == [], f"{week}: the series step read embeddings ({reads})"
         incremental = series.style_counts(settings, week)
-        reference = series.style_counts_from_history(settings, week)
+        reference = style_counts_from_history(settings, week)
         pd.testing.assert_frame_equal(incremental, reference)
         assert incremental["iso_week"].min() == weeks[0], "every embedded week is counted"
         assert incremental.groupby("iso_week")["count"].sum().to_dict() == {
@@ -227,6 +229,32 @@ def test_incremental_series_equal_the_ones_from_all_history(store, tmp_path, mon
     pd.testing.assert_frame_equal(
         attributes[from_items.columns].sort_values(["unique_id", "ds"], ignore_index=True),
         from_items.sort_values(["unique_id", "ds"], ignore_index=True), check_dtype=False)
+
+
+def style_counts_from_history(settings: Settings, styles_week: str) -> pd.DataFrame:
+    """The definition of a style's series (``pipeline.styles.membership``), computed from
+    the styles runs and embeddings alone, reading all history: each data week takes the
+    memberships of the latest run whose window held it, else that run's nearest centroids.
+    The reference the incremental counts are checked against."""
+    from pipeline.core import catalog
+    from pipeline.styles import membership
+
+    last = catalog.read_styles(settings, styles_week)["week"][0].as_py()
+    runs = membership.runs(settings, up_to=last)
+    frames = []
+    for week in sorted(w for w in catalog.EMBEDDINGS.weeks(settings) if w <= runs[-1].week):
+        holding = [r for r in runs if r.holds(week)]
+        if holding:
+            members = catalog.MEMBERSHIPS.read(settings, holding[-1].week,
+                                               columns=["iso_week", "style_id"]).to_pandas()
+            mine = members[members["iso_week"] == week]
+            frames.append(mine.groupby(["iso_week", "style_id"]).size().rename("count")
+                          .reset_index())
+        else:
+            parent = next(r for r in runs if r.orphans(week))
+            frames.append(membership.nearest_style_counts(settings, parent, {week}.__contains__))
+    counts = pd.concat(frames, ignore_index=True).astype({"count": "int64"})
+    return counts.sort_values(["iso_week", "style_id"]).reset_index(drop=True)
 
 
 @pytest.mark.integration  # the store fixture trains an encoder

@@ -4,12 +4,8 @@ a broken backfill would leave."""
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
-
-# Appended, after the packages: benchmarks/gan.py must not shadow the gan package.
-sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import weekly_backfill
 

@@ -28,7 +28,7 @@ def check() -> None:
 @fails_cleanly
 def info() -> None:
     """Show the settings in force and what the home holds."""
-    from pipeline.core import layout, storage
+    from pipeline.core import catalog
     from pipeline.core.settings import Settings
 
     settings = Settings.from_env()
@@ -36,12 +36,15 @@ def info() -> None:
     table.add_row("STYLECAST_HOME", settings.home)
     table.add_row("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     table.add_row("device", f"{settings.device} -> {settings.resolve_device()}")
-    for name in (layout.ITEMS, layout.QUARANTINE, layout.DUPLICATES):
-        data = storage.dataset(settings.path(name))
-        where = f"in {len(data.files) if data else 0} files under {settings.path(name)}"
-        table.add_row(name, "empty" if data is None else f"{data.count_rows()} rows {where}")
-    for name in (layout.SERIES, layout.FORECASTS):
-        files = storage.list_files(settings.path(name), "**/*.*")
-        table.add_row(name, f"{len(files)} files under {settings.path(name)}" if files
-                      else "empty")
+    for dataset in (catalog.ITEMS, catalog.QUARANTINE, catalog.DUPLICATES):
+        data = dataset.scan(settings, columns=[])
+        files = dataset.files(settings)
+        where = f"in {len(files)} files under {dataset.root(settings)}"
+        table.add_row(dataset.name, "empty" if data is None else f"{data.num_rows} rows {where}")
+    for dataset in catalog.DATASETS:
+        if dataset.partitioning in ("week", "week-folder") and dataset.name not in (
+                catalog.ITEMS.name, catalog.QUARANTINE.name, catalog.DUPLICATES.name):
+            weeks = dataset.weeks(settings)
+            table.add_row(dataset.name, f"{len(weeks)} weeks, {weeks[0]} .. {weeks[-1]}, under "
+                          f"{dataset.root(settings)}" if weeks else "empty")
     Console().print(table)

@@ -24,5 +24,8 @@ def series_command(
     and of every style (style_shares.parquet beside it) once `stylecast styles` has run."""
     from pipeline.core.settings import Settings
     from pipeline.series.run import build
+    from pipeline.styles import membership
 
-    typer.echo(json.dumps(build(Settings.from_env(), min_share, out, styles_week)))
+    settings = Settings.from_env()
+    membership.refresh(settings)  # styles stored before their counts were kept get them now
+    typer.echo(json.dumps(build(settings, min_share, out, styles_week)))

@@ -1,6 +1,6 @@
 """``stylecast concepts``: sample the champion GAN for some conditions and place the designs.
 
-Writes ``concepts/week=W/concepts.parquet`` (one row per design: the trend it was drawn
+Writes the week's ``concepts`` dataset (one row per design: the trend it was drawn
 for, condition, PNG, whether it is flagged and why, the style it lands in and that style's
 trend call, novelty, nearest real items, too_close), replacing an earlier run of the week.
 Every concept is checked by the metric classifier that scored the generator
@@ -19,13 +19,13 @@ import pandas as pd
 
 from pipeline.concepts import DEFAULT_PER_CONDITION
 from pipeline.concepts import transforms as concepts
-from pipeline.core import layout, storage
+from pipeline.core import catalog, storage
+from pipeline.core.catalog import read_embeddings, read_styles
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import CHAMPION_ALIAS, CHAMPION_URI, GAN_MODEL
 from pipeline.core.settings import Settings
-from pipeline.embed.run import load_encoder, read_embeddings
 from pipeline.embed.transforms import decode_png, embed_images, vectors_of
-from pipeline.styles.run import centroids_of, embedded_weeks, read_styles
+from pipeline.styles.transforms import centroids_of
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def champion_or_skip(settings: Settings, model: str):
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from gan import publish
+    from gan.inference import load_generator
     from pipeline.core.tracking import check_reachable
 
     check_reachable(settings.mlflow_tracking_uri)
@@ -50,11 +50,7 @@ def champion_or_skip(settings: Settings, model: str):
         except MlflowException:
             return Skipped(f"no {GAN_MODEL} champion in the registry yet: train one "
                            "with `stylecast gan train` (or the stylecast_gan_training DAG)")
-    return publish.load_generator(model)  # a PublishedGenerator
-
-
-def concepts_file(settings: Settings, week: str) -> str:
-    return layout.week_path(settings, layout.CONCEPTS, week, "concepts.parquet")
+    return load_generator(model)  # a PublishedGenerator
 
 
 def run(settings: Settings, week: str, conditions: list[str] | None = None,
@@ -62,11 +58,11 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
         model: str = CHAMPION_URI, seed: int = 0) -> dict[str, object]:
     import torch
 
-    from gan.train import sample
+    from gan.inference import sample
 
     loaded = champion_or_skip(settings, model)
     if isinstance(loaded, Skipped):
-        storage.remove(concepts_file(settings, week))
+        catalog.CONCEPTS.remove(settings, week)
         return {"week": week, "skipped": loaded.reason}
     vocabulary = loaded.vocabulary
     found = read_styles(settings, week)
@@ -97,7 +93,7 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
     table["landed_trend"] = table["style_id"].map(lambda s: calls.get(s, "unknown"))
     table["off_trend"] = table["landed_trend"] == "declining"
     table["model"] = model
-    storage.write_frame(table, concepts_file(settings, week))
+    out = catalog.CONCEPTS.write(settings, table, week)
     shown = table[~table["flagged"]]
     return {"week": week, "concepts": len(table), "shown": len(shown),
             "flagged": int(table["flagged"].sum()),
@@ -106,7 +102,7 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
             "too_close": int(table["too_close"].sum()),
             "off_trend": int(table["off_trend"].sum()),
             "median_novelty": round(float(table["novelty"].median()), 3),
-            "out": concepts_file(settings, week)}
+            "out": out}
 
 
 def _targets(conditions: list[str] | None, trend_frame: pd.DataFrame | None, found,
@@ -165,14 +161,17 @@ def _check(judge, missing: str, pngs: list[bytes], labels) -> list[tuple[str, fl
 def _real_space(settings: Settings, found):
     """Real items of the styles' window, embedded with the styles' encoder version."""
     version = found["model_version"][0].as_py()
-    encoder, current = load_encoder(settings)
+    from gan.inference import load_items_encoder
+
+    encoder, current = load_items_encoder(settings)
     if current != version:
         raise UnusableInputError(
             f"styles of {found['week'][0].as_py()} use encoder v{version}, the registered "
             f"items encoder is v{current}: run stylecast embed --all and stylecast styles")
     first, last = found["window_first"][0].as_py(), found["window_last"][0].as_py()
     # Only the window's partitions are read: the store may hold years of embeddings.
-    window = [w for w in embedded_weeks(settings) if first <= w <= last]
+    window = [w for w in catalog.EMBEDDINGS.required_weeks(settings, "stylecast embed")
+              if first <= w <= last]
     table = read_embeddings(settings, window)
     space = concepts.real_space(vectors_of(table), table["item_id"].to_pylist(),
                                 centroids_of(found), found["style_id"].to_pylist(),

@@ -51,3 +51,37 @@ EMBEDDINGS = with_schema_version(pa.schema([
     pa.field("model_version", pa.string(), nullable=False),
     pa.field("vector", pa.list_(pa.float32(), EMBEDDING_DIM), nullable=False),
 ]), EMBEDDINGS_SCHEMA_VERSION)
+
+STYLES = pa.schema([
+    pa.field("style_id", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("size", pa.int64()),
+    pa.field("share", pa.float64()),
+    pa.field("description", pa.string()),
+    pa.field("dominant_json", pa.string()),
+    pa.field("spread", pa.float64()),
+    pa.field("representatives", pa.list_(pa.string())),
+    pa.field("centroid", pa.list_(pa.float32(), EMBEDDING_DIM)),
+    pa.field("week", pa.string()),
+    pa.field("window_first", pa.string()),
+    pa.field("window_last", pa.string()),
+    pa.field("model_version", pa.string()),
+    pa.field("k", pa.int64()),
+])
+
+MEMBERS = pa.schema([
+    pa.field("item_id", pa.string()),
+    pa.field("iso_week", pa.string()),
+    pa.field("style_id", pa.string()),
+    pa.field("distance", pa.float32()),   # cosine distance to its style's centroid
+])
+
+STYLE_COUNTS = pa.schema([
+    pa.field("iso_week", pa.string()), pa.field("style_id", pa.string()),
+    pa.field("count", pa.int64()), pa.field("part", pa.string()),
+])
+
+ATTRIBUTE_COUNTS = pa.schema([
+    pa.field("attribute", pa.string()), pa.field("value", pa.string()),
+    pa.field("ds", pa.timestamp("ns")), pa.field("count", pa.int64()),
+])

@@ -1,16 +1,15 @@
 """``stylecast embed``: item vectors from the registered catalogue encoder, one partition a week.
 
-``embeddings/week=2025-W14/part-0.parquet`` holds one vector per item of that week that has
-an image, with the encoder's registry version and the content hash it was computed from.
+A week's ``embeddings`` partition holds one vector per item of that week that has an image,
+with the encoder's registry version and the content hash it was computed from.
 Only missing or stale vectors are computed (another encoder version, or the item's image
 changed); a week's partition is rewritten whole with the current version, so a partition
-never mixes versions. An image that no longer decodes is quarantined (``quarantine/
-embed-<week>.parquet``), never fatal.
+never mixes versions. An image that no longer decodes is quarantined (the ``quarantine``
+dataset, key ``embed-<week>``), never fatal.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core import layout, storage
+from pipeline.core import catalog
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import EMBEDDING_DIM
 from pipeline.core.schemas import EMBEDDINGS, QUARANTINE
@@ -28,7 +27,6 @@ from pipeline.core.settings import Settings
 from pipeline.embed import DEFAULT_BATCH
 from pipeline.embed.transforms import decode_png, embed_images, vectors_of
 
-ENCODER_DATASET = "items"  # registry alias of the encoder trained on ingested items
 UNDECODABLE = "undecodable_at_embed"
 # Footer metadata of a week's partition: what it was computed from, so that a week whose
 # items did not change is recognised from one listing and one footer, not by reading it.
@@ -54,68 +52,26 @@ class EmbedSummary:
                            "seconds": round(self.seconds, 2), "items_per_second": round(rate, 1)})
 
 
-def load_encoder(settings: Settings, model_version: str | None = None):
-    """The items encoder and its version; a clear error when there is none or it cannot fit."""
-    import mlflow
-
-    from gan import publish
-    from pipeline.core.tracking import check_reachable
-
-    check_reachable(settings.mlflow_tracking_uri)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    found = (publish.load_encoder_version(model_version) if model_version
-             else publish.load_encoder(ENCODER_DATASET))
-    if found is None:
-        raise UnusableInputError(
-            f"no registered {publish.ENCODER_MODEL} for ingested items (alias "
-            f"'{ENCODER_DATASET}'): run `stylecast encoder train --dataset items` first")
-    encoder, version = found
-    arch = encoder.model.arch
-    if arch["channels"] != 3:
-        raise UnusableInputError(
-            f"{publish.ENCODER_MODEL} v{version} was trained on {encoder.dataset} "
-            f"({arch['resolution']}px, {arch['channels']} channel) and cannot embed RGB items; "
-            "train one with `stylecast encoder train --dataset items`")
-    return encoder, version
-
-
 def week_items(settings: Settings, week: str, columns: list[str],
                 items: list[str] | None = None) -> pa.Table:
     """One week's items that have an image (``width`` is null for label-only rows), read
     from the week's own partition: on an object store, scanning every partition with a
     filter would cost a listing per week."""
-    table = storage.read_table(layout.week_path(settings, layout.ITEMS, week),
-                               columns=[*columns, "width"],
-                               filter=pc.field("item_id").isin(items) if items else None)
+    table = catalog.ITEMS.scan_week(settings, week, columns=[*columns, "width"],
+                                    filter=pc.field("item_id").isin(items) if items else None)
     if table is None:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     return table.filter(pc.is_valid(table["width"])).select(columns)
 
 
-def read_partition(settings: Settings, week: str) -> pa.Table | None:
-    """One week's stored vectors (None when the week has none)."""
-    import pyarrow.parquet as pq
-
-    path = partition_file(settings, week)
-    return pq.read_table(io.BytesIO(storage.read_bytes(path))) if storage.exists(path) else None
-
-
-def items_fingerprint(settings: Settings, week: str) -> str:
-    return storage.folder_fingerprint(layout.week_path(settings, layout.ITEMS, week))
-
-
 def _existing(settings: Settings, week: str) -> dict[str, tuple[str, str, np.ndarray]]:
-    table = read_partition(settings, week)
+    table = catalog.EMBEDDINGS.read(settings, week)
     if table is None:
         return {}
     vectors = vectors_of(table)
     return {item: (sha, version, vectors[i]) for i, (item, sha, version) in enumerate(zip(
         table["item_id"].to_pylist(), table["sha256"].to_pylist(),
         table["model_version"].to_pylist(), strict=True))}
-
-
-def partition_file(settings: Settings, week: str) -> str:
-    return layout.week_path(settings, layout.EMBEDDINGS, week, "part-0.parquet")
 
 
 def embed_week(settings: Settings, week: str, encoder, version: str,
@@ -127,8 +83,8 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
     items; when nothing changed the partition is left as it is (its record refreshed),
     else it is replaced whole (atomically).
     """
-    fingerprint = items_fingerprint(settings, week)
-    recorded = storage.file_metadata(partition_file(settings, week))
+    fingerprint = catalog.ITEMS.fingerprint(settings, week)
+    recorded = catalog.EMBEDDINGS.footer(settings, week)
     if recorded and (recorded.get(ITEMS_FINGERPRINT), recorded.get(MODEL_VERSION)) == (
             fingerprint, version):
         return 0, int(recorded["num_rows"]), 0
@@ -159,18 +115,19 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
     vectors = embed_images(encoder, np.stack(images) if images else np.zeros((0,)), batch_size)
     rows = keep_rows + [(item, sha, vectors[i]) for i, (item, sha) in enumerate(new_rows)]
     _write_rows(settings, week, version, rows, fingerprint)
-    quarantine = settings.path(layout.QUARANTINE, f"embed-{week}.parquet")
+    quarantine = catalog.embed_quarantine_key(week)
     if rejected:
-        storage.write_table(pa.Table.from_pylist(rejected, schema=QUARANTINE), quarantine)
+        catalog.QUARANTINE.write(settings, pa.Table.from_pylist(rejected, schema=QUARANTINE),
+                                 key=quarantine)
     else:
-        storage.remove(quarantine)
+        catalog.QUARANTINE.remove(settings, key=quarantine)
     return len(new_rows), len(keep_rows), len(rejected)
 
 
 def _write_rows(settings: Settings, week: str, version: str,
                rows: list[tuple[str, str, np.ndarray]], fingerprint: str) -> None:
     if not rows:
-        storage.remove(partition_file(settings, week))
+        catalog.EMBEDDINGS.remove(settings, week)
         return
     flat = np.concatenate([r[2] for r in rows]).astype(np.float32)
     table = pa.Table.from_arrays([
@@ -186,27 +143,24 @@ def write_partition(settings: Settings, week: str, table: pa.Table, fingerprint:
     versions = pc.unique(table["model_version"]).to_pylist()
     if len(versions) != 1:
         raise ValueError(f"a partition holds one encoder version, got {versions}")
-    storage.write_table_with_metadata(table.cast(EMBEDDINGS), partition_file(settings, week),
-                                      {ITEMS_FINGERPRINT: fingerprint,
-                                       MODEL_VERSION: versions[0]})
-
-
-def item_weeks(settings: Settings) -> list[str]:
-    # The ingest writer creates a week's file only for rows, so a listing is enough.
-    return storage.required_weeks(settings.path(layout.ITEMS), "items", "stylecast ingest")
+    catalog.EMBEDDINGS.write(settings, table, week, metadata={ITEMS_FINGERPRINT: fingerprint,
+                                                             MODEL_VERSION: versions[0]})
 
 
 def run(settings: Settings, weeks: Iterable[str] | None = None, model_version: str | None = None,
         batch_size: int = DEFAULT_BATCH,
         on_week: Callable[[str], None] | None = None) -> EmbedSummary:
     """Embed the given weeks (default: every week in the store)."""
-    available = item_weeks(settings)
+    # The ingest writer creates a week's file only for rows, so a listing is enough.
+    available = catalog.ITEMS.required_weeks(settings, "stylecast ingest")
     chosen = list(weeks) if weeks else available
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise UnusableInputError(f"no items in week(s) {', '.join(unknown)}; the store holds "
                                  f"{available[0]} .. {available[-1]}")
-    encoder, version = load_encoder(settings, model_version)
+    from gan.inference import load_items_encoder
+
+    encoder, version = load_items_encoder(settings, model_version)
     summary = EmbedSummary(model_version=version, weeks=chosen)
     started = time.perf_counter()
     for week in chosen:
@@ -218,26 +172,3 @@ def run(settings: Settings, weeks: Iterable[str] | None = None, model_version: s
             on_week(week)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def read_embeddings(settings: Settings, weeks: Iterable[str] | None = None) -> pa.Table:
-    """Embeddings of the given weeks (default all) from ONE encoder version, or a clear refusal.
-
-    Vectors of two encoder versions live in different spaces; comparing them would be
-    silently wrong, so mixing is refused with the command that fixes it.
-    """
-    chosen = list(weeks) if weeks is not None else None
-    filter_ = storage.in_weeks(chosen) if chosen is not None else None
-    table = storage.read_table(settings.path(layout.EMBEDDINGS),
-                               columns=["item_id", "iso_week", "model_version", "vector"],
-                               filter=filter_)
-    if table is None or table.num_rows == 0:
-        raise UnusableInputError(f"no embeddings under {settings.path(layout.EMBEDDINGS)}"
-                                 f"{' for those weeks' if chosen else ''}: run stylecast embed")
-    versions = sorted(pc.unique(table["model_version"]).to_pylist())
-    if len(versions) > 1:
-        raise UnusableInputError(
-            f"embeddings from encoder versions {', '.join(versions)} are mixed; vectors of "
-            "different versions are not comparable: run `stylecast embed --all` to re-embed "
-            "with the current encoder")
-    return table

@@ -24,10 +24,9 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core import layout, storage
+from pipeline.core import catalog, storage
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.locks import store_lock
-from pipeline.core.schemas import DUPLICATES, QUARANTINE
 from pipeline.core.settings import Settings, is_local, local_path
 from pipeline.ingest.decode import Decoder
 from pipeline.ingest.fetch import DEFAULT_MAX_BYTES, ReadPolicy
@@ -80,9 +79,10 @@ def _check_images_root(images_root: str) -> None:
         raise UnusableInputError(f"images root {images_root} does not exist")
 
 
-def _existing_index(items_root: str, manifest_key: str) -> tuple[dict[str, str], dict[str, str]]:
+def _existing_index(settings: Settings, manifest_key: str
+                    ) -> tuple[dict[str, str], dict[str, str]]:
     """(item_id -> sha256, image sha256 -> item_id) of items other manifests already wrote."""
-    table = storage.read_table(items_root, columns=["item_id", "sha256", "width", "manifest"])
+    table = catalog.ITEMS.scan(settings, columns=["item_id", "sha256", "width", "manifest"])
     if table is None:
         return {}, {}
     table = table.filter(pc.not_equal(table["manifest"], manifest_key))
@@ -109,7 +109,6 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     allowed = tuple(settings.allow_remote if allow_remote is None else allow_remote)
     policy = ReadPolicy(images_root, max_bytes, allowed)
 
-    items_root = settings.path(layout.ITEMS)
     summary = IngestSummary(total=len(raw), manifest_key=manifest_key)
     if progress:
         progress.start(len(raw))
@@ -126,11 +125,11 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                            "image_ref": rec.image or None, "reason": reason,
                            "message": message, "record_json": rec.record_json})
 
-    index = _ContentIndex(*_existing_index(items_root, manifest_key), manifest_key)
+    index = _ContentIndex(*_existing_index(settings, manifest_key), manifest_key)
     image_rows = 0
     with (storage.staging_dir(settings.home, f"ingest-{manifest_key}") as staging,
           Decoder(policy, limits, settings.workers) as decoder):
-        writer = WeeklyItemWriter(items_root, manifest_key, staging)
+        writer = WeeklyItemWriter(settings, manifest_key, staging)
         try:
             # Row checks run a chunk at a time so per-row state never covers the whole manifest.
             for first in range(0, len(raw), CHUNK_ROWS):
@@ -150,8 +149,8 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                     progress.advance(len(rows) % PROGRESS_EVERY)
             if image_rows and len(unreadable) >= UNREADABLE_SHARE * image_rows:
                 raise UnusableInputError(_unreadable_hint(unreadable, image_rows, images_root))
-            with store_lock(settings.path("_locks", COMMIT_LOCK), "ingest commit"):
-                stored = _ContentIndex(*_existing_index(items_root, manifest_key), manifest_key)
+            with store_lock(catalog.lock_path(settings, COMMIT_LOCK), "ingest commit"):
+                stored = _ContentIndex(*_existing_index(settings, manifest_key), manifest_key)
 
                 def row_of(number: int):
                     checked = prepare(raw.iloc[number:number + 1], default_source, number)
@@ -164,13 +163,12 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
             raise
         summary.ingested = writer.rows_added - len(lost)
 
-    _replace(settings.path(layout.QUARANTINE), manifest_key, quarantine, QUARANTINE)
-    _replace(settings.path(layout.DUPLICATES), manifest_key, duplicates, DUPLICATES)
+    _replace(settings, catalog.QUARANTINE, manifest_key, quarantine)
+    _replace(settings, catalog.DUPLICATES, manifest_key, duplicates)
     summary.duplicates = len(duplicates)
     summary.quarantined = len(quarantine)
     summary.by_reason = dict(sorted(reasons.items()))
-    storage.write_bytes_atomic(summary.to_json().encode(),
-                               layout.ingest_log(settings, manifest_key))
+    catalog.INGEST_LOG.write_bytes(settings, summary.to_json().encode(), key=manifest_key)
     return summary
 
 
@@ -263,11 +261,12 @@ def _duplicate(manifest_key: str, rec, duplicate_of: str, identity: str) -> dict
             "duplicate_of": duplicate_of, "sha256": identity, "record_json": rec.record_json}
 
 
-def _replace(root: str, manifest_key: str, records: list[dict], schema: pa.Schema) -> None:
+def _replace(settings: Settings, dataset: catalog.Dataset, manifest_key: str,
+             records: list[dict]) -> None:
     """This manifest's file in a side dataset: replaced, or removed when it has no rows."""
-    dest = storage.join(root, f"{manifest_key}.parquet")
     if records:
-        storage.write_table(pa.Table.from_pylist(records, schema=schema), dest)
+        dataset.write(settings, pa.Table.from_pylist(records, schema=dataset.schema),
+                      key=manifest_key)
     else:
-        storage.remove(dest)
+        dataset.remove(settings, key=manifest_key)
 

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.core import layout, storage
+from pipeline.core import catalog, storage
 from pipeline.core.schemas import ITEMS
+from pipeline.core.settings import Settings
 
 ROW_GROUP_ROWS = 512
 MAX_BUFFERED_ROWS = 4096  # across all weeks: bounds memory when a drop spans many weeks
@@ -19,15 +20,11 @@ MAX_BUFFERED_ROWS = 4096  # across all weeks: bounds memory when a drop spans ma
 COMPRESSION = {name: "none" if name == "image_png" else "zstd" for name in ITEMS.names}
 
 
-def item_file(items_root: str, week: str, manifest_key: str) -> str:
-    return storage.join(items_root, layout.week_partition(week), f"part-{manifest_key}.parquet")
-
-
 class WeeklyItemWriter:
     """Buffers rows per week, flushes row groups to staging, commits on :meth:`commit`."""
 
-    def __init__(self, items_root: str, manifest_key: str, staging: Path) -> None:
-        self.items_root = items_root
+    def __init__(self, settings: Settings, manifest_key: str, staging: Path) -> None:
+        self.settings = settings
         self.manifest_key = manifest_key
         self.staging = staging
         self._buffers: dict[str, list[dict]] = defaultdict(list)
@@ -70,10 +67,9 @@ class WeeklyItemWriter:
         weeks = sorted(week for week in self._writers if self._keep(week, drop))
         for week in weeks:
             storage.commit_file(self.staging / f"{week}.parquet",
-                                item_file(self.items_root, week, self.manifest_key))
-        own = f"part-{self.manifest_key}.parquet"
-        for stale in storage.list_files(self.items_root, f"{layout.week_partition('*')}/{own}"):
-            if layout.partition_week(stale.removeprefix(self.items_root)) not in weeks:
+                                catalog.ITEMS.path(self.settings, week, self.manifest_key))
+        for stale in catalog.ITEMS.files(self.settings, key=self.manifest_key):
+            if catalog.ITEMS.file_week(self.settings, stale) not in weeks:
                 storage.remove(stale)
         return weeks
 

@@ -106,13 +106,13 @@ def _run_exists(name: str | None) -> bool:
 @airflow_task
 def new_manifests(drop: str) -> list[str]:
     """Manifests in the drop folder not ingested yet (by content key)."""
-    from pipeline.core import layout, storage
+    from pipeline.core import catalog, layout, storage
 
     settings = Settings.from_env()
     found = [f for pattern in ("*.csv", "*.parquet")
              for f in storage.list_files(drop, pattern)]
-    done = {f for f in found if storage.exists(
-        layout.ingest_log(settings, layout.content_key(storage.read_bytes(f))))}
+    done = {f for f in found if catalog.INGEST_LOG.exists(
+        settings, key=layout.content_key(storage.read_bytes(f)))}
     return [f for f in found if f not in done]
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.compute as pc
 
-from pipeline.core import layout, storage
+from pipeline.core import catalog, layout, storage
+from pipeline.core.catalog import read_styles
+from pipeline.core.errors import UnusableInputError
 from pipeline.core.settings import Settings
 from pipeline.core.weeks import parse_week
 from pipeline.report import charts, content, render
@@ -23,26 +25,13 @@ from pipeline.report import charts, content, render
 EXPERIMENT = "stylecast-report"
 
 
-def _frame(uri: str) -> pd.DataFrame | None:
-    if not storage.exists(uri):
-        return None
-    return storage.parse_frame(storage.read_bytes(uri))
-
-
 def gather(settings: Settings, week: str) -> content.ReportInputs:
-    from pipeline.concepts.run import concepts_file
-    from pipeline.core.errors import UnusableInputError
-    from pipeline.styles.run import read_styles
-
-    def weekly_file(dataset: str, name: str) -> pd.DataFrame | None:
-        return _frame(layout.week_path(settings, dataset, week, name))
-
     inputs = content.ReportInputs(week=week)
-    inputs.history = weekly_file(layout.SERIES, "series.parquet")
-    inputs.forecasts = weekly_file(layout.FORECASTS, "forecasts.parquet")
-    inputs.trends = weekly_file(layout.FORECASTS, "trends.csv")
-    inputs.backtest = weekly_file(layout.FORECASTS, "backtest.csv")
-    inputs.problems = weekly_file(layout.FORECASTS, "problems.csv")
+    inputs.history = catalog.SERIES.read_frame(settings, week)
+    inputs.forecasts = catalog.FORECASTS.read_frame(settings, week)
+    inputs.trends = catalog.TRENDS.read_frame(settings, week)
+    inputs.backtest = catalog.BACKTEST.read_frame(settings, week)
+    inputs.problems = catalog.FORECAST_PROBLEMS.read_frame(settings, week)
     for frame in (inputs.history, inputs.forecasts):
         if frame is not None:
             frame["ds"] = pd.to_datetime(frame["ds"])
@@ -50,19 +39,19 @@ def gather(settings: Settings, week: str) -> content.ReportInputs:
         inputs.styles = read_styles(settings, week).to_pandas()
     except UnusableInputError:
         inputs.styles = None
-    inputs.concepts = content.with_concept_defaults(_frame(concepts_file(settings, week)))
+    inputs.concepts = content.with_concept_defaults(catalog.CONCEPTS.read_frame(settings, week))
     if inputs.concepts is None:
         inputs.concepts_note = ("No generated concepts: there is no GAN champion yet (train "
                                 "one with the stylecast_gan_training DAG or `stylecast gan "
                                 "train`), or the concepts step has not run for this week.")
-    counts = storage.week_row_counts(settings.path(layout.ITEMS))
+    counts = catalog.ITEMS.row_counts(settings)
     if counts:
         seen = sorted(w for w in counts if w <= week)  # may be none: a week before all data
         inputs.weekly_items = pd.Series([counts[w] for w in seen], dtype="int64", name="count",
                                         index=pd.Index(seen, dtype=object))
-    duplicates = storage.read_table(settings.path(layout.DUPLICATES), columns=["item_id"])
+    duplicates = catalog.DUPLICATES.scan(settings, columns=["item_id"])
     inputs.duplicates = 0 if duplicates is None else duplicates.num_rows
-    quarantine = storage.read_table(settings.path(layout.QUARANTINE), columns=["reason"])
+    quarantine = catalog.QUARANTINE.scan(settings, columns=["reason"])
     if quarantine is not None:
         inputs.quarantined = dict(Counter(quarantine["reason"].to_pylist()))
     return inputs
@@ -75,7 +64,7 @@ def _image_name(key: str) -> str:
 def _item_pngs(settings: Settings, item_ids: set[str]) -> dict[str, bytes]:
     if not item_ids:
         return {}
-    table = storage.read_table(settings.path(layout.ITEMS), columns=["item_id", "image_png"],
+    table = catalog.ITEMS.scan(settings, columns=["item_id", "image_png"],
                                filter=pc.field("item_id").isin(sorted(item_ids)))
     return {i: png for i, png in zip(table["item_id"].to_pylist(),
                                      table["image_png"].to_pylist(), strict=True) if png}
@@ -133,14 +122,13 @@ def build_report(settings: Settings, week: str, track: bool = True) -> dict[str,
     inputs = gather(settings, week)
     generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = content.build(inputs, generated_at)
-    dest = settings.path(layout.REPORTS, week)
     digest = layout.content_key(json.dumps({**report, "generated_at": None}, sort_keys=True,
                                            default=str).encode())
     with storage.staging_dir(settings.home, f"report-{week}") as staging:
         folder = staging / week
         render_files(settings, inputs, report, folder)
         run_id = _log(settings, week, folder, report, digest) if track else None
-        storage.publish_dir(folder, dest)
+        dest = catalog.REPORTS.publish(settings, folder, week)
     return {"week": week, "html": storage.join(dest, "index.html"),
             "json": storage.join(dest, "report.json"), "mlflow_run_id": run_id,
             "rising": len(report["headline"]["rising"]),
@@ -167,6 +155,6 @@ def _log(settings: Settings, week: str, folder: Path, report: dict, digest: str)
 
 
 def summary_markdown(settings: Settings, week: str) -> str:
-    return storage.read_bytes(storage.join(settings.path(layout.REPORTS, week), "summary.md")
+    return storage.read_bytes(storage.join(catalog.REPORTS.path(settings, week), "summary.md")
                               ).decode()
 

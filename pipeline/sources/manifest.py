@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 
-from pipeline.core import layout, storage
+from pipeline.core import catalog, layout, storage
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.settings import Settings
 
@@ -61,7 +61,7 @@ def write_manifest(frame: pd.DataFrame, out: str, settings: Settings,
     """Write a manifest (Parquet for ``.parquet``, else CSV) that a source command made.
 
     When its image paths are relative to a folder other than the manifest's own, that
-    folder is recorded in the home (``layout.manifest_root``) under the manifest's content
+    folder is recorded in the home (``catalog.MANIFEST_ROOTS``) under the manifest's content
     key, so ``stylecast ingest`` of this very file needs no ``--images-root``.
     """
     data = storage.frame_bytes(frame, csv=not out.endswith(".parquet"))
@@ -69,15 +69,15 @@ def write_manifest(frame: pd.DataFrame, out: str, settings: Settings,
     summary: dict[str, object] = {"manifest": out, "rows": len(frame)}
     if images_root:
         record = {"images_root": images_root, "manifest": out}
-        storage.write_bytes_atomic(json.dumps(record).encode(),
-                                   layout.manifest_root(settings, layout.content_key(data)))
+        catalog.MANIFEST_ROOTS.write_bytes(settings, json.dumps(record).encode(),
+                                           key=layout.content_key(data))
         summary["images_root"] = images_root
     return summary
 
 
 def recorded_images_root(settings: Settings, manifest_key: str) -> str | None:
     """The images root a source command recorded for the manifest with this key, if any."""
-    record = layout.manifest_root(settings, manifest_key)
-    if not storage.exists(record):
+    if not catalog.MANIFEST_ROOTS.exists(settings, key=manifest_key):
         return None
+    record = catalog.MANIFEST_ROOTS.path(settings, key=manifest_key)
     return json.loads(storage.read_bytes(record))["images_root"]

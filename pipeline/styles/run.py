@@ -1,14 +1,14 @@
 """``stylecast styles``: discover styles over a rolling window and store them by ISO week.
 
-``styles/week=W/styles.parquet``: one row per style active in week W (and one per style
-retired that week, ``status = retired``), with its centroid, size, spread, description,
-dominant attributes and representative items. ``styles/week=W/members.parquet``: the style
-of every item in the window. Re-running a week replaces both files.
+Writes three datasets of the catalog for week W: ``styles`` (one row per style active in W,
+and one per style retired that week, ``status = retired``, with its centroid, size, spread,
+description, dominant attributes and representative items), ``memberships`` (the style of
+every item in the window) and ``style-counts`` (what the series count per data week and
+style, ``styles.membership``). Re-running a week replaces all three.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections import Counter
@@ -17,17 +17,16 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from pipeline.core import layout, storage
+from pipeline.core import catalog
+from pipeline.core.catalog import read_embeddings, read_styles
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import EMBEDDING_DIM
 from pipeline.core.settings import Settings
 from pipeline.core.weeks import iso_week, parse_week
 from pipeline.embed.neighbours import unit_rows
-from pipeline.embed.run import read_embeddings
 from pipeline.embed.transforms import vectors_of
-from pipeline.styles import DEFAULT_WINDOW_WEEKS, transforms
+from pipeline.styles import DEFAULT_WINDOW_WEEKS, membership, transforms
 
 DEFAULT_CANDIDATES = tuple(range(4, 25, 2))
 REPRESENTATIVES = 6
@@ -37,46 +36,16 @@ DESCRIBE_SAMPLE = 20_000
 NEXT_NUMBER = "stylecast.next_style_number"  # footer: the next style number unused so far
 
 
-def styles_file(settings: Settings, week: str, name: str = "styles") -> str:
-    return layout.week_path(settings, layout.STYLES, week, f"{name}.parquet")
-
-
-def style_weeks(settings: Settings) -> list[str]:
-    return storage.partition_weeks(settings.path(layout.STYLES), "styles.parquet")
-
-
-def read_styles(settings: Settings, week: str | None = None, active_only: bool = True
-                ) -> pa.Table:
-    """The styles of ``week``, or of the latest week at or before it; a clear error if none."""
-    known = [w for w in style_weeks(settings) if week is None or w <= week]
-    if not known:
-        raise UnusableInputError(f"no styles under {settings.path(layout.STYLES)}"
-                                 f"{' up to ' + week if week else ''}: run stylecast styles")
-    table = pq.read_table(io.BytesIO(storage.read_bytes(styles_file(settings, known[-1]))))
-    return table.filter(pc.equal(table["status"], "active")) if active_only else table
-
-
-def centroids_of(table: pa.Table) -> np.ndarray:
-    return vectors_of(table.rename_columns(
-        ["vector" if c == "centroid" else c for c in table.column_names]))
-
-
 def window_weeks(week: str, available: list[str], length: int) -> list[str]:
     last = parse_week(week)
     wanted = {iso_week(last - timedelta(weeks=i)) for i in range(length)}
     return sorted(w for w in available if w in wanted)
 
 
-def embedded_weeks(settings: Settings) -> list[str]:
-    return storage.required_weeks(settings.path(layout.EMBEDDINGS), "embeddings",
-                                  "stylecast embed")
-
-
 def _attributes(settings: Settings, weeks: list[str], items: list[str]
                 ) -> dict[str, dict[str, str]]:
     """The attribute maps of ``items`` (of the given weeks)."""
-    table = storage.read_table(settings.path(layout.ITEMS), columns=["item_id", "attributes"],
-                               filter=storage.in_weeks(weeks))
+    table = catalog.ITEMS.scan(settings, weeks, columns=["item_id", "attributes"])
     table = table.filter(pc.is_in(table["item_id"], pa.array(items)))
     return {item: dict(pairs or []) for item, pairs in zip(
         table["item_id"].to_pylist(), table["attributes"].to_pylist(), strict=True)}
@@ -88,20 +57,38 @@ def _previous(settings: Settings, earlier: list[str]) -> tuple[pa.Table | None, 
     file records it; files written before that record are read in full."""
     if not earlier:
         return None, 1
-    recorded = storage.file_metadata(styles_file(settings, earlier[-1])) or {}
+    recorded = catalog.STYLES.footer(settings, earlier[-1]) or {}
     if NEXT_NUMBER in recorded:
         next_number = int(recorded[NEXT_NUMBER])
     else:
-        every = [transforms.id_number(s) for w in earlier for s in storage.read_file(
-            styles_file(settings, w), columns=["style_id"])["style_id"].to_pylist()]
+        every = [transforms.id_number(s) for w in earlier for s in catalog.STYLES.read(
+            settings, w, columns=["style_id"])["style_id"].to_pylist()]
         next_number = max(every, default=0) + 1
     return read_styles(settings, earlier[-1]), next_number
+
+
+def run_for_week(settings: Settings, week: str) -> dict[str, object]:
+    """The weekly job's styles of ``week``. A week with no items keeps the styles of the last
+    week that had some, under its own key; they are clustered only if that week's run never
+    stored them."""
+    parse_week(week)
+    latest = [w for w in catalog.ITEMS.required_weeks(settings, "stylecast ingest")
+              if w <= week]
+    if not latest:
+        raise UnusableInputError(f"no items in or before {week}")
+    if latest[-1] == week:
+        return run(settings, week)
+    source = latest[-1]
+    summary = ({"week": source, "reused": catalog.STYLES.path(settings, source)}
+               if catalog.STYLES.exists(settings, source) else run(settings, source))
+    catalog.STYLES.copy(settings, source, week)
+    return {**summary, "copied_to": week}
 
 
 def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDOW_WEEKS,
         k: int | None = None, candidates: tuple[int, ...] = DEFAULT_CANDIDATES,
         seed: int = 0) -> dict[str, object]:
-    available = embedded_weeks(settings)
+    available = catalog.EMBEDDINGS.required_weeks(settings, "stylecast embed")
     week = week or available[-1]
     parse_week(week)
     weeks = window_weeks(week, available, window)
@@ -109,7 +96,7 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
         raise UnusableInputError(f"no embedded items in the {window} weeks up to {week}")
     table = read_embeddings(settings, weeks)
     version = table["model_version"][0].as_py()
-    earlier = [w for w in style_weeks(settings) if w < week]
+    earlier = [w for w in catalog.STYLES.weeks(settings) if w < week]
     unstyled = [w for w in available if earlier and earlier[-1] < w < week]
     if unstyled:  # IDs matched against older styles: not what running in order gives
         logging.getLogger("stylecast").warning(
@@ -119,7 +106,7 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
     previous, next_number = _previous(settings, earlier)
     if previous is not None and previous["model_version"][0].as_py() != version:
         previous = None  # another encoder's space: last week's centroids cannot seed or match
-    old_centroids = None if previous is None else centroids_of(previous)
+    old_centroids = None if previous is None else transforms.centroids_of(previous)
     vectors = vectors_of(table)
     found = transforms.discover(vectors, candidates, old_centroids, k, seed)
     ids, retired, _ = transforms.match_ids(
@@ -155,14 +142,16 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
         records += [{**old[r], "status": "retired", "size": 0, "share": 0.0} for r in retired]
     common = {"week": week, "window_first": weeks[0], "window_last": weeks[-1],
               "model_version": version, "k": found.k}
-    styles_table = pa.Table.from_pylist([{**r, **common} for r in records], schema=STYLES)
+    styles_table = pa.Table.from_pylist([{**r, **common} for r in records],
+                                        schema=catalog.STYLES.schema)
     member_table = pa.table({"item_id": item_ids, "iso_week": table["iso_week"],
                              "style_id": [ids[i] for i in found.labels],
                              "distance": (1.0 - np.einsum("ij,ij->i", unit, found.centroids[
                                  found.labels])).astype(np.float32)})
-    storage.write_table(member_table, styles_file(settings, week, "members"))
-    storage.write_table_with_metadata(styles_table, styles_file(settings, week), {
+    catalog.MEMBERSHIPS.write(settings, member_table, week)
+    catalog.STYLES.write(settings, styles_table, week, metadata={
         NEXT_NUMBER: str(max([next_number - 1, *map(transforms.id_number, ids)]) + 1)})
+    membership.refresh(settings)
     return {"week": week, "window": [weeks[0], weeks[-1]], "items": len(item_ids),
             "styles": found.k, "new": [i for i in ids if transforms.id_number(i) >= next_number],
             "retired": retired, "model_version": version, "unstyled_weeks_before": unstyled,
@@ -170,20 +159,3 @@ def run(settings: Settings, week: str | None = None, window: int = DEFAULT_WINDO
             "descriptions": {r["style_id"]: r["description"] for r in records
                              if r["status"] == "active"}}
 
-
-STYLES = pa.schema([
-    pa.field("style_id", pa.string(), nullable=False),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("size", pa.int64()),
-    pa.field("share", pa.float64()),
-    pa.field("description", pa.string()),
-    pa.field("dominant_json", pa.string()),
-    pa.field("spread", pa.float64()),
-    pa.field("representatives", pa.list_(pa.string())),
-    pa.field("centroid", pa.list_(pa.float32(), EMBEDDING_DIM)),
-    pa.field("week", pa.string()),
-    pa.field("window_first", pa.string()),
-    pa.field("window_last", pa.string()),
-    pa.field("model_version", pa.string()),
-    pa.field("k", pa.int64()),
-])

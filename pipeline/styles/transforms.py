@@ -27,8 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from pipeline.embed.neighbours import nearest, unit_rows
+from pipeline.embed.transforms import vectors_of
 
 SILHOUETTE_SAMPLE = 4000
 K_TOLERANCE = 0.02
@@ -213,3 +216,27 @@ def assign(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.n
     """(nearest style index, cosine distance to its centroid) for every vector."""
     found = nearest(vectors, centroids, 1)
     return found.index[:, 0], found.distance[:, 0]
+
+
+def centroids_of(styles: pa.Table) -> np.ndarray:
+    """A styles table's centroids as a (styles, dim) array."""
+    return vectors_of(styles.rename_columns(
+        ["vector" if c == "centroid" else c for c in styles.column_names]))
+
+
+WINDOW = "window"    # a styles run's counts of the weeks in its window (from its members)
+ORPHAN = "orphan"    # ... of older weeks no earlier run held (nearest of its centroids)
+
+
+def defining_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """``iso_week, style_id, count`` from the style-count partitions of several runs
+    (``run, iso_week, style_id, count, part``): per data week, the rows of the run that
+    defines it, the latest whose window held it, else the first it is an orphan of."""
+    window = counts[counts["part"] == WINDOW]
+    defining = window.groupby("iso_week")["run"].max()
+    orphans = counts[(counts["part"] == ORPHAN) & ~counts["iso_week"].isin(defining.index)]
+    defining = pd.concat([defining, orphans.groupby("iso_week")["run"].min()])
+    keep = counts[counts["run"].to_numpy() == counts["iso_week"].map(defining).to_numpy()]
+    keep = keep[(keep["part"] == WINDOW) | ~keep["iso_week"].isin(window["iso_week"])]
+    return (keep[["iso_week", "style_id", "count"]].sort_values(["iso_week", "style_id"])
+            .reset_index(drop=True))

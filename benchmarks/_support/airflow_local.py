@@ -12,13 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _support.processes import inherited_env
+
+REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = [sys.executable, "-m", "airflow"]
 
 
 def environment(airflow_home: Path, stylecast_home: Path, **extra: str) -> dict[str, str]:
-    from helpers import inherited_env
-
     return {**inherited_env(), "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "false",

@@ -7,7 +7,7 @@ ceiling (an untrained generator); FD also as the fraction of the way from floor 
 Throughput: the optimised path (channels_last; with CUDA also bf16 + compile) vs a plain
 eager fp32 run of the same networks, same steps.
 
-Usage: python benchmarks/gan.py [--minutes 10] [--samples 2000] [--ablation [NAME ...]]
+Usage: python benchmarks/gan_fmnist.py [--minutes 10] [--samples 2000] [--ablation [NAME ...]]
        [--out FILE]
 """
 
@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,15 +24,13 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-# Run as a script, this file's folder comes first on sys.path and its name would shadow
-# the ``gan`` package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 
 from gan import evaluate  # noqa: E402
 from gan.config import build  # noqa: E402
 from gan.data import load  # noqa: E402
 from gan.encoder import train as train_encoder  # noqa: E402
-from gan.train import load_trained, read_ticks, throughput, training_loop  # noqa: E402
+from gan.inference import load_trained  # noqa: E402
+from gan.train import read_ticks, throughput, training_loop  # noqa: E402
 
 # Two remove one of the terms that buy variety within a condition; one replaces adaptive
 # augmentation with the fixed, always-on DiffAugment; the last adds the catalogue's

@@ -15,14 +15,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from _support.processes import ServiceFailed
 
 
 def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
     if not found or not found[-1]:
-        pytest.fail(f"PostgreSQL's {name} is missing: install the Debian package postgresql "
-                    "(make setup does when run as root)")
+        raise ServiceFailed(f"PostgreSQL's {name} is missing: install the Debian package "
+                            "postgresql (make setup does when run as root)")
     return found[-1]
 
 
@@ -61,14 +61,14 @@ def start_postgres(port: int) -> Postgres:
     made = subprocess.run(_as_owner([_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U",
                                      "postgres"]), capture_output=True, text=True)
     if made.returncode != 0:
-        pytest.fail(f"initdb failed: {made.stderr}")
+        raise ServiceFailed(f"initdb failed: {made.stderr}")
     started = subprocess.run(_as_owner([
         _pg_bin("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60",
         "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"]),
         capture_output=True, text=True)
     if started.returncode != 0:
         log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""
-        pytest.fail(f"PostgreSQL did not start: {started.stderr}\n{log}")
+        raise ServiceFailed(f"PostgreSQL did not start: {started.stderr}\n{log}")
     return Postgres(folder, port)
 
 
@@ -104,7 +104,8 @@ def wait_http(url: str, service: Service, timeout: float = 180) -> None:
                 return
         except OSError:
             if service.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{service.name} did not come up at {url}:\n{service.log_tail()}")
+                raise ServiceFailed(f"{service.name} did not come up at {url}:\n"
+                                    f"{service.log_tail()}") from None
             time.sleep(1)
 
 

@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
+
+from _support.processes import ServiceFailed
 
 
 class AirflowApi:
@@ -32,7 +33,7 @@ class AirflowApi:
         deadline = time.monotonic() + timeout
         while self.request("GET", f"/dags/{dag_id}").status_code != 200:
             if time.monotonic() > deadline:
-                pytest.fail(f"{dag_id} was never parsed:\n{self.on_timeout()}")
+                raise ServiceFailed(f"{dag_id} was never parsed:\n{self.on_timeout()}")
             time.sleep(2)
 
     def trigger(self, dag_id: str, conf: dict) -> requests.Response:

@@ -1,0 +1,332 @@
+"""The data catalog: every dataset of the home, declared once.
+
+Each :class:`Dataset` names its folder under the home, how it is partitioned, the file a
+partition holds, its schema (or the columns its contract requires), the stage that writes
+it and the stages that read it. Stages find each other's data only here, never by importing
+another stage's runner; every read and write goes through a dataset's methods, which work
+on a local home and an object-store home alike and never expose a half-written file
+(``core.storage``).
+
+Partitionings:
+
+- ``week``: ``<folder>/week=2025-W14/<file>``, hive style, so pyarrow, DuckDB and Spark
+  read a folder as one table with a ``week`` column;
+- ``week-folder``: ``<folder>/2025-W14/`` (the reports: a page a person opens, whose
+  address predates the catalog and is kept so existing links and homes keep working);
+- ``key``: ``<folder>/<file>`` with ``{key}`` a content key (a manifest's, an input's);
+- ``single``: one file, ``<folder>/<file>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.core import schemas, storage
+from pipeline.core.errors import UnusableInputError
+from pipeline.core.layout import partition_week, week_partition
+from pipeline.core.settings import Settings
+
+Partitioning = Literal["week", "week-folder", "key", "single"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    folder: str                      # under the home
+    file: str                        # inside a partition; ``{key}`` is filled by ``key``
+    partitioning: Partitioning
+    writer: str                      # the stage (or package) that writes it
+    readers: tuple[str, ...]         # the stages that read it
+    description: str
+    schema: pa.Schema | None = None  # Arrow datasets: what every file holds
+    columns: tuple[str, ...] = ()    # frame datasets: the columns the contract requires
+
+    # -- where ------------------------------------------------------------------------------
+
+    def root(self, settings: Settings) -> str:
+        return settings.path(self.folder)
+
+    def path(self, settings: Settings, week: str | None = None, key: str | None = None) -> str:
+        """The file of one partition (for ``week-folder``: the week's folder)."""
+        file = self.file.format(key=self._need(key, "key")) if "{key}" in self.file else self.file
+        if self.partitioning == "week":
+            return settings.path(self.folder, week_partition(self._need(week, "week")), file)
+        if self.partitioning == "week-folder":
+            return settings.path(self.folder, self._need(week, "week"))
+        return settings.path(self.folder, file)
+
+    def _need(self, value: str | None, what: str) -> str:
+        if not value:
+            raise ValueError(f"dataset {self.name!r} is partitioned by {what}: give {what}=")
+        return value
+
+    def weeks(self, settings: Settings) -> list[str]:
+        """The weeks that hold this dataset's file (a folder listing, nothing is read)."""
+        root = self.root(settings)
+        if self.partitioning == "week-folder":
+            fs, path = storage.filesystem(root)
+            found = fs.glob(f"{path}/*/{self.file}") if fs.exists(path) else []
+            return sorted(f.rstrip("/").split("/")[-2] for f in found)
+        if self.partitioning != "week":
+            raise ValueError(f"dataset {self.name!r} is not partitioned by week")
+        return storage.partition_weeks(root, self.file.format(key="*"))
+
+    def required_weeks(self, settings: Settings, remedy: str) -> list[str]:
+        """:meth:`weeks`, or a one-line error naming the command that makes them."""
+        weeks = self.weeks(settings)
+        if not weeks:
+            raise UnusableInputError(f"no {self.name} under {self.root(settings)}: run "
+                                     f"{remedy} first")
+        return weeks
+
+    def exists(self, settings: Settings, week: str | None = None, key: str | None = None
+               ) -> bool:
+        return storage.exists(self.path(settings, week, key))
+
+    # -- read -------------------------------------------------------------------------------
+
+    def read(self, settings: Settings, week: str | None = None, key: str | None = None,
+             columns: list[str] | None = None) -> pa.Table | None:
+        """One partition's Parquet file, or None when there is none."""
+        path = self.path(settings, week, key)
+        if not storage.exists(path):
+            return None
+        return storage.read_file(path, columns=columns)
+
+    def read_frame(self, settings: Settings, week: str | None = None, key: str | None = None
+                   ) -> pd.DataFrame | None:
+        """One partition's file (CSV or Parquet) as a DataFrame, or None when there is none."""
+        path = self.path(settings, week, key)
+        if not storage.exists(path):
+            return None
+        return storage.parse_frame(storage.read_bytes(path))
+
+    def scan(self, settings: Settings, weeks: Iterable[str] | None = None,
+             columns: list[str] | None = None, filter=None) -> pa.Table | None:
+        """Every file of the dataset as one table, with the partition key as a column (only
+        ``weeks``' partitions when given), or None when it has none."""
+        if weeks is not None:
+            chosen = storage.in_weeks(list(weeks))
+            filter = chosen if filter is None else chosen & filter
+        return storage.read_table(self.root(settings), columns=columns, filter=filter)
+
+    def scan_week(self, settings: Settings, week: str, columns: list[str] | None = None,
+                  filter=None) -> pa.Table | None:
+        """The files of one week's partition as one table, read from that folder alone: on
+        an object store, a filter on the partition key would still list every week."""
+        return storage.read_table(storage.join(self.root(settings), week_partition(week)),
+                                  columns=columns, filter=filter)
+
+    def footer(self, settings: Settings, week: str | None = None, key: str | None = None
+               ) -> dict[str, str] | None:
+        """A Parquet partition's key-value metadata from its footer alone (None: no file)."""
+        return storage.file_metadata(self.path(settings, week, key))
+
+    def row_counts(self, settings: Settings) -> dict[str, int]:
+        """Rows per week, from the files' footers (no data is read)."""
+        return storage.week_row_counts(self.root(settings))
+
+    def fingerprint(self, settings: Settings, week: str) -> str:
+        """Changes whenever a file of the week's partition is added, removed or replaced."""
+        return storage.folder_fingerprint(storage.join(self.root(settings), week_partition(week)))
+
+    # -- write ------------------------------------------------------------------------------
+
+    def write(self, settings: Settings, data: pa.Table | pd.DataFrame, week: str | None = None,
+              key: str | None = None, metadata: dict[str, str] | None = None) -> str:
+        """Replace one partition's file atomically; returns where it went.
+
+        An Arrow table is cast to the dataset's schema (a writer cannot drift from it); a
+        DataFrame must hold the contract's columns and is written as CSV or Parquet by the
+        file's suffix. ``metadata`` goes into a Parquet footer."""
+        dest = self.path(settings, week, key)
+        if isinstance(data, pd.DataFrame) and self.schema is None:
+            missing = [c for c in self.columns if c not in data.columns]
+            if missing:
+                raise ValueError(f"{self.name}: missing column(s) {', '.join(missing)}")
+            if metadata:
+                raise ValueError(f"{self.name}: footer metadata needs a Parquet schema")
+            storage.write_frame(data, dest)
+            return dest
+        if isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(data, schema=self.schema, preserve_index=False)
+        elif self.schema is not None:
+            data = data.select(self.schema.names).cast(self.schema)
+        if metadata:
+            storage.write_table_with_metadata(data, dest, metadata)
+        else:
+            storage.write_table(data, dest)
+        return dest
+
+    def write_bytes(self, settings: Settings, data: bytes, week: str | None = None,
+                    key: str | None = None) -> str:
+        dest = self.path(settings, week, key)
+        storage.write_bytes_atomic(data, dest)
+        return dest
+
+    def copy(self, settings: Settings, week: str, to_week: str) -> str:
+        """Replace ``to_week``'s file with a byte-for-byte copy of ``week``'s."""
+        dest = self.path(settings, to_week)
+        storage.write_bytes_atomic(storage.read_bytes(self.path(settings, week)), dest)
+        return dest
+
+    def publish(self, settings: Settings, folder: Path, week: str) -> str:
+        """Swap a finished folder in as the week's partition, whole (``week-folder``)."""
+        dest = self.path(settings, week)
+        storage.publish_dir(folder, dest)
+        return dest
+
+    def remove(self, settings: Settings, week: str | None = None, key: str | None = None
+               ) -> None:
+        storage.remove(self.path(settings, week, key))
+
+    def files(self, settings: Settings, key: str = "*") -> list[str]:
+        """The visible files of every partition whose key matches ``key`` (a glob)."""
+        file = self.file.format(key=key)
+        pattern = f"{week_partition('*')}/{file}" if self.partitioning == "week" else file
+        return storage.list_files(self.root(settings), pattern)
+
+    def file_week(self, settings: Settings, path: str) -> str | None:
+        """The week of a file of this dataset (None outside a week partition)."""
+        return partition_week(path.removeprefix(self.root(settings)))
+
+
+# -- the datasets, in the order a week flows ---------------------------------------------------
+
+MANIFEST_ROOTS = Dataset(
+    "manifest-roots", "manifest-roots", "{key}.json", "key", writer="sources",
+    readers=("ingest",),
+    description="the images root a `stylecast sources` command recorded for the manifest it "
+                "wrote, keyed by the manifest's content (never read from the manifest itself)")
+ITEMS = Dataset(
+    "items", "items", "part-{key}.parquet", "week", writer="ingest",
+    readers=("embed", "styles", "series", "report", "gan"), schema=schemas.ITEMS,
+    description="one row per stored observation; one file per week and manifest")
+QUARANTINE = Dataset(
+    "quarantine", "quarantine", "{key}.parquet", "key", writer="ingest, embed",
+    readers=("report",), schema=schemas.QUARANTINE,
+    description="rejected rows with a reason and the whole original row; one file per "
+                "manifest (and `embed-<week>` for images that stopped decoding)")
+DUPLICATES = Dataset(
+    "duplicates", "duplicates", "{key}.parquet", "key", writer="ingest", readers=("report",),
+    schema=schemas.DUPLICATES, description="repeats of content already stored, per manifest")
+INGEST_LOG = Dataset(
+    "ingest-log", "ingest-log", "{key}.json", "key", writer="ingest", readers=("jobs",),
+    description="the summary of the last ingest of each manifest")
+EMBEDDINGS = Dataset(
+    "embeddings", "embeddings", "part-0.parquet", "week", writer="embed",
+    readers=("styles", "concepts"), schema=schemas.EMBEDDINGS,
+    description="one vector per item with an image, from one encoder version per week")
+STYLES = Dataset(
+    "styles", "styles", "styles.parquet", "week", writer="styles",
+    readers=("series", "concepts", "report"), schema=schemas.STYLES,
+    description="the styles active (and retired) in a week: centroid, size, description, "
+                "dominant attributes, representatives")
+MEMBERSHIPS = Dataset(
+    "memberships", "styles", "members.parquet", "week", writer="styles", readers=("styles",),
+    schema=schemas.MEMBERS,
+    description="the style of every item in the styles run's window")
+STYLE_COUNTS = Dataset(
+    "style-counts", "series-counts/styles", "counts.parquet", "week", writer="styles",
+    readers=("series",), schema=schemas.STYLE_COUNTS,
+    description="per styles run: items per data week and style, for the weeks of its window "
+                "(part=window) and the older ones no earlier run held (part=orphan)")
+ATTRIBUTE_COUNTS = Dataset(
+    "attribute-counts", "series-counts/attributes", "counts.parquet", "week", writer="series",
+    readers=("series",), schema=schemas.ATTRIBUTE_COUNTS,
+    description="items per attribute value in one data week, refreshed when its items change")
+SERIES = Dataset(
+    "series", "series", "series.parquet", "week", writer="series",
+    readers=("jobs", "report"), columns=("unique_id", "ds", "y", "kind"),
+    description="the weekly job's long-format shares observed up to the week, attribute "
+                "and style kinds in one file")
+ATTRIBUTE_SHARES = Dataset(
+    "attribute-shares", "series", "attribute_shares.parquet", "single", writer="series",
+    readers=(), columns=("unique_id", "ds", "y", "kind"),
+    description="`stylecast series`: attribute shares of every week of the store")
+STYLE_SHARES = Dataset(
+    "style-shares", "series", "style_shares.parquet", "single", writer="series", readers=(),
+    columns=("unique_id", "ds", "y", "kind"),
+    description="`stylecast series`: style shares of every week of the store")
+FORECASTS = Dataset(
+    "forecasts", "forecasts", "forecasts.parquet", "week", writer="forecasting",
+    readers=("report",), columns=("unique_id", "ds", "model", "yhat"),
+    description="the weekly forecasts, with intervals, from the chosen model")
+TRENDS = Dataset(
+    "trends", "forecasts", "trends.csv", "week", writer="forecasting",
+    readers=("concepts", "report"), columns=("unique_id", "label"),
+    description="per series: the trend call (rising / stable / declining), its chance, growth")
+BACKTEST = Dataset(
+    "backtest", "forecasts", "backtest.csv", "week", writer="forecasting", readers=("report",),
+    description="the weekly forecast's backtest metrics per model (absent without history)")
+FORECAST_PROBLEMS = Dataset(
+    "forecast-problems", "forecasts", "problems.csv", "week", writer="forecasting",
+    readers=("report",), description="series the weekly forecast could not treat, and why")
+BACKTESTS = Dataset(
+    "backtests", "backtests", "{key}/metrics.csv", "key", writer="forecasting", readers=(),
+    description="`stylecast backtest`: the metrics table, keyed by the input's content")
+CONCEPTS = Dataset(
+    "concepts", "concepts", "concepts.parquet", "week", writer="concepts", readers=("report",),
+    columns=("concept_id", "target", "condition", "image_png", "flagged", "style_id"),
+    description="designs drawn for the week's rising conditions, checked and placed")
+REPORTS = Dataset(
+    "reports", "reports", "index.html", "week-folder", writer="report", readers=("cli",),
+    description="the weekly report: index.html (opens from disk), report.json, summary.md, "
+                "img/")
+
+DATASETS: tuple[Dataset, ...] = (
+    MANIFEST_ROOTS, ITEMS, QUARANTINE, DUPLICATES, INGEST_LOG, EMBEDDINGS, STYLES, MEMBERSHIPS,
+    STYLE_COUNTS, ATTRIBUTE_COUNTS, SERIES, ATTRIBUTE_SHARES, STYLE_SHARES, FORECASTS, TRENDS,
+    BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, REPORTS)
+BY_NAME = {d.name: d for d in DATASETS}
+
+
+def lock_path(settings: Settings, name: str) -> str:
+    """Where a store-wide lock lives (``core.locks``); no dataset reader looks there."""
+    return settings.path("_locks", name)
+
+
+def embed_quarantine_key(week: str) -> str:
+    """The quarantine file of items whose stored image no longer decodes at embedding."""
+    return f"embed-{week}"
+
+
+# -- readers with a dataset's own rules ---------------------------------------------------------
+
+def read_embeddings(settings: Settings, weeks: Iterable[str] | None = None) -> pa.Table:
+    """Embeddings of the given weeks (default all) from ONE encoder version, or a clear refusal.
+
+    Vectors of two encoder versions live in different spaces; comparing them would be
+    silently wrong, so mixing is refused with the command that fixes it.
+    """
+    chosen = list(weeks) if weeks is not None else None
+    table = EMBEDDINGS.scan(settings, chosen,
+                            columns=["item_id", "iso_week", "model_version", "vector"])
+    if table is None or table.num_rows == 0:
+        raise UnusableInputError(f"no embeddings under {EMBEDDINGS.root(settings)}"
+                                 f"{' for those weeks' if chosen else ''}: run stylecast embed")
+    versions = sorted(pc.unique(table["model_version"]).to_pylist())
+    if len(versions) > 1:
+        raise UnusableInputError(
+            f"embeddings from encoder versions {', '.join(versions)} are mixed; vectors of "
+            "different versions are not comparable: run `stylecast embed --all` to re-embed "
+            "with the current encoder")
+    return table
+
+
+def read_styles(settings: Settings, week: str | None = None, active_only: bool = True
+                ) -> pa.Table:
+    """The styles of ``week``, or of the latest week at or before it; a clear error if none."""
+    known = [w for w in STYLES.weeks(settings) if week is None or w <= week]
+    if not known:
+        raise UnusableInputError(f"no styles under {STYLES.root(settings)}"
+                                 f"{' up to ' + week if week else ''}: run stylecast styles")
+    table = STYLES.read(settings, known[-1])
+    return table.filter(pc.equal(table["status"], "active")) if active_only else table
