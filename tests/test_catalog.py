@@ -98,6 +98,15 @@ def test_write_read_list_and_remove_alike_on_a_local_and_an_object_store_home(se
     assert data.weeks(settings) == ["2025-W14"]
 
 
+def test_a_report_folder_is_swapped_in_whole_and_listed_by_week(settings, tmp_path):
+    for week in ("2025-W14", "2025-W02"):
+        folder = tmp_path / f"staged-{week}"
+        (folder / "img").mkdir(parents=True)
+        (folder / "index.html").write_text(week)
+        catalog.REPORTS.publish(settings, folder, week)
+    assert catalog.REPORTS.weeks(settings) == ["2025-W02", "2025-W14"]
+
+
 def test_frames_keep_their_contract_columns_and_format(settings):
     frame = pd.DataFrame({"unique_id": ["a"], "ds": pd.to_datetime(["2025-01-06"]),
                           "y": [0.5], "kind": ["attribute"]})

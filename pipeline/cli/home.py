@@ -36,15 +36,18 @@ def info() -> None:
     table.add_row("STYLECAST_HOME", settings.home)
     table.add_row("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     table.add_row("device", f"{settings.device} -> {settings.resolve_device()}")
-    for dataset in (catalog.ITEMS, catalog.QUARANTINE, catalog.DUPLICATES):
+    counted = (catalog.ITEMS, catalog.QUARANTINE, catalog.DUPLICATES)
+    for dataset in counted:
         data = dataset.scan(settings, columns=[])
         files = dataset.files(settings)
         where = f"in {len(files)} files under {dataset.root(settings)}"
         table.add_row(dataset.name, "empty" if data is None else f"{data.num_rows} rows {where}")
     for dataset in catalog.DATASETS:
-        if dataset.partitioning in ("week", "week-folder") and dataset.name not in (
-                catalog.ITEMS.name, catalog.QUARANTINE.name, catalog.DUPLICATES.name):
+        if dataset.partitioning in ("week", "week-folder") and dataset not in counted:
             weeks = dataset.weeks(settings)
-            table.add_row(dataset.name, f"{len(weeks)} weeks, {weeks[0]} .. {weeks[-1]}, under "
-                          f"{dataset.root(settings)}" if weeks else "empty")
+            held = "empty"
+            if weeks:
+                held = (f"{len(weeks)} week{'s' * (len(weeks) > 1)}, {weeks[0]} .. "
+                        f"{weeks[-1]}, under {dataset.root(settings)}")
+            table.add_row(dataset.name, held)
     Console().print(table)

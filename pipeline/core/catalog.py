@@ -70,10 +70,8 @@ class Dataset:
     def weeks(self, settings: Settings) -> list[str]:
         """The weeks that hold this dataset's file (a folder listing, nothing is read)."""
         root = self.root(settings)
-        if self.partitioning == "week-folder":
-            fs, path = storage.filesystem(root)
-            found = fs.glob(f"{path}/*/{self.file}") if fs.exists(path) else []
-            return sorted(f.rstrip("/").split("/")[-2] for f in found)
+        if self.partitioning == "week-folder":   # a folder being swapped in is hidden
+            return sorted(f.rsplit("/", 2)[-2] for f in storage.list_files(root, f"*/{self.file}"))
         if self.partitioning != "week":
             raise ValueError(f"dataset {self.name!r} is not partitioned by week")
         return storage.partition_weeks(root, self.file.format(key="*"))
@@ -95,18 +93,18 @@ class Dataset:
     def read(self, settings: Settings, week: str | None = None, key: str | None = None,
              columns: list[str] | None = None) -> pa.Table | None:
         """One partition's Parquet file, or None when there is none."""
-        path = self.path(settings, week, key)
-        if not storage.exists(path):
+        try:
+            return storage.read_file(self.path(settings, week, key), columns=columns)
+        except FileNotFoundError:
             return None
-        return storage.read_file(path, columns=columns)
 
     def read_frame(self, settings: Settings, week: str | None = None, key: str | None = None
                    ) -> pd.DataFrame | None:
         """One partition's file (CSV or Parquet) as a DataFrame, or None when there is none."""
-        path = self.path(settings, week, key)
-        if not storage.exists(path):
+        try:
+            return storage.parse_frame(storage.read_bytes(self.path(settings, week, key)))
+        except FileNotFoundError:
             return None
-        return storage.parse_frame(storage.read_bytes(path))
 
     def scan(self, settings: Settings, weeks: Iterable[str] | None = None,
              columns: list[str] | None = None, filter=None) -> pa.Table | None:
