@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from statsforecast import StatsForecast
 
-from pipeline.core.workers import reset_inherited_signals
+from pipeline.core.workers import StoppablePool, reset_inherited_signals
 
 
 class StoppableStatsForecast(StatsForecast):
@@ -19,9 +19,10 @@ class StoppableStatsForecast(StatsForecast):
     Airflow's handler, which ignores SIGTERM outside the task's own process: the task then
     waits for them forever. ``_get_pool`` is statsforecast's one hook for the pool's
     arguments (2.x); a test runs the pool under that handler, so a release that drops the
-    hook fails it instead of hanging a DAG.
+    hook fails it instead of hanging a DAG. The pool is a ``StoppablePool``: statsforecast
+    closes its pool as soon as a small fit is done, often before every worker has started.
     """
 
     def _get_pool(self):
-        pool, kwargs = super()._get_pool()
-        return pool, {**kwargs, "initializer": reset_inherited_signals}
+        _, kwargs = super()._get_pool()
+        return StoppablePool, {**kwargs, "initializer": reset_inherited_signals}

@@ -265,6 +265,28 @@ print(shapes)
     assert out == str([(48, 4)] * 3)
 
 
+
+def test_a_pool_closed_before_its_workers_started_still_stops_inside_an_airflow_task():
+    """statsforecast closes its pool right after a small fit, when a worker may still be
+    between fork and initializer: the SIGTERM of ``terminate()`` met Airflow's inherited
+    handler there, the worker lived on and ``join()`` never returned (a weekly DAG hung in
+    its forecast step). Here every worker is still starting when the pool is closed."""
+    out = run_in_fresh_python("""
+import os, signal, time
+from pipeline.core.workers import StoppablePool, reset_inherited_signals
+task_pid = os.getpid()
+signal.signal(signal.SIGTERM, lambda *_: None if os.getpid() != task_pid else os._exit(3))
+def slow_start():
+    time.sleep(1.0)            # terminate() is sent meanwhile
+    reset_inherited_signals()
+started = time.monotonic()
+pool = StoppablePool(2, slow_start)
+pool.terminate()
+pool.join()
+print(round(time.monotonic() - started, 1))
+""", timeout=60)
+    assert float(out) < 10, "the workers stopped instead of waiting for work"
+
 def test_metrics_on_a_hand_computed_example():
     rows = pd.DataFrame({
         "model": "m", "unique_id": ["a", "a", "b", "b"], "cutoff": pd.Timestamp("2020-01-01"),

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from pipeline.core.workers import reset_inherited_signals
+from pipeline.core.workers import StoppablePool, reset_inherited_signals
 from pipeline.ingest.fetch import ReadPolicy, read_image
 from pipeline.ingest.images import ImageLimits, ImageRejected, NormalisedImage, normalise
 
@@ -67,8 +67,8 @@ class Decoder:
         if self.workers > 1:
             # fork is cheap and safe here (workers only touch Pillow and files); spawn elsewhere.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            self._pool = mp.get_context(method).Pool(
-                self.workers, _init_worker, (self.policy, self.limits))
+            self._pool = StoppablePool(self.workers, _init_worker, (self.policy, self.limits),
+                                       context=mp.get_context(method))
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
