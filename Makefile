@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
+.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
 
 setup: $(STAMP) system-packages
 
@@ -101,6 +101,9 @@ benchmark-ingest: setup
 
 benchmark-forecast: setup
 	$(BIN)/python benchmarks/forecast.py
+
+benchmark-trend-calls: setup
+	$(BIN)/python benchmarks/trend_calls.py
 
 benchmark-gan: setup
 	$(BIN)/python benchmarks/gan_fmnist.py --ablation

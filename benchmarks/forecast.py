@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecasting import metrics, trend
+from forecasting import calls, metrics
 from forecasting.backtest import holdout_truth, split
 from forecasting.engine import ForecastConfig, forecast
 from forecasting.models import GlobalGBM, StatsModel
@@ -272,8 +272,8 @@ def simulated_series(n_attributes: int = 26, values: int = 20, weeks: int = 168,
 
 
 def direction(forecasts: pd.DataFrame, history: pd.DataFrame, m: int) -> pd.Series:
-    totals = trend.last_season_totals(history, forecasts, m, "W-MON")
-    return pd.Series(trend.label(totals["forecast_total"] / totals["base_total"] - 1),
+    totals = calls.season_totals(history, forecasts, m, "W-MON")
+    return pd.Series(calls.label(totals["forecast_total"] / totals["base_total"] - 1),
                      index=totals.index)
 
 
@@ -283,17 +283,17 @@ def simulated_section() -> list[str]:
     table, info = holdout(observed, h, m, "W-MON", shares=True)
     train = info["train"]
     planted_train, planted_test = split(planted.sort_values(["unique_id", "ds"]), h, 0)
-    actual = trend.last_season_totals(planted_train, planted_test.rename(columns={"y": "yhat"}),
+    actual = calls.season_totals(planted_train, planted_test.rename(columns={"y": "yhat"}),
                                       m, "W-MON")
     actual_growth = actual["forecast_total"] / actual["base_total"] - 1
     accuracy = {}
     ours = info["result"].trends.set_index("unique_id")["label"]
-    accuracy[DEFAULT] = trend.direction_accuracy(ours, actual_growth)
+    accuracy[DEFAULT] = calls.direction_accuracy(ours, actual_growth)
     for kind in PEERS:
         predicted = peer(kind, m, "W-MON").fit(train).predict(h)
-        accuracy[kind] = trend.direction_accuracy(direction(predicted, train, m), actual_growth)
+        accuracy[kind] = calls.direction_accuracy(direction(predicted, train, m), actual_growth)
     table["direction accuracy"] = pd.Series(accuracy)
-    counts = pd.Series(trend.label(actual_growth)).value_counts().to_dict()
+    counts = pd.Series(calls.label(actual_growth)).value_counts().to_dict()
     return ["## Simulated weekly shares (replay simulator label draws, season 52, horizon 12)",
             "", *markdown(table, [*ACCURACY, "direction accuracy"],
                           f"{observed['unique_id'].nunique()} series x 168 weeks (1000 items "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting import data, intervals, metrics, registry, trend
+from forecasting import calls, data, intervals, metrics, registry
 from forecasting.backtest import cross_validation
 from forecasting.models import (
     Forecaster,
@@ -22,6 +22,7 @@ from forecasting.models import (
     interval_columns,
 )
 from forecasting.registry import BASE_MODELS, DEFAULT_CANDIDATES
+from pipeline.core.errors import UnusableInputError
 
 ENSEMBLES = ("ensemble_mean", "ensemble_median", "ensemble_weighted")
 # Specialists are backtested and can be chosen, but stay out of the ensembles: a fixed smooth
@@ -51,11 +52,9 @@ class ForecastConfig:
     n_jobs: int = 1     # cores: statsforecast's worker processes, the global model's threads
     history_seasons: int | None = 10   # statistical candidates see this many recent seasons
     seed: int = 0
-    trend: trend.TrendConfig = field(default_factory=trend.TrendConfig)
+    trend: calls.TrendConfig = field(default_factory=calls.TrendConfig)
 
     def __post_init__(self) -> None:
-        from pipeline.core.errors import UnusableInputError
-
         unknown = [m for m in self.candidates if m not in BASE_MODELS]
         if unknown:
             raise UnusableInputError(f"unknown model(s) {', '.join(unknown)}; "
@@ -214,12 +213,57 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     forecasts = pd.concat(parts, ignore_index=True).drop(columns="step")
     forecasts = forecasts[["unique_id", "ds", "model", "yhat", *interval_columns(config.levels)]]
     default = forecasts[forecasts["model"].isin([chosen, FALLBACK_MODEL])]
-    chosen_rows = bt.rows[bt.rows["model"] == chosen] if bt else pd.DataFrame()
-    errors = trend.horizon_total_errors(chosen_rows) if bt else np.array([])
-    trends = trend.scores(history, default, config.season_length, freq, errors, scales,
-                          config.trend)
+    trends = _calls(series, fallback_series, default, chosen, bt, scales, config, freq)
     return ForecastResult(forecasts.reset_index(drop=True), chosen, bt, trends,
                           problems, freq, {m.alias: m.learned() for m in fitted})
+
+
+def _calls(series: pd.DataFrame, fallback_series: pd.DataFrame, forecasts: pd.DataFrame,
+           chosen: str, bt: BacktestResult | None, scales: pd.Series, config: ForecastConfig,
+           freq: str) -> pd.DataFrame:
+    """Each series' call, its chances from the backtest outcomes of the model that forecast it.
+
+    Short series are backtested with the fallback on windows of their own; when even that
+    is impossible they borrow the modelled series' error spread, and without either they
+    get a call and no chance.
+    """
+    m = config.season_length
+    modelled = (calls.backtest_outcomes(series, bt.rows[bt.rows["model"] == chosen], m, freq)
+                if bt else None)
+    fallback = _fallback_outcomes(fallback_series, config, freq)
+    fallback_ids = set(fallback_series["unique_id"])
+    history = pd.concat([series, fallback_series]).drop_duplicates(["unique_id", "ds"])
+    parts = []
+    for ids, outcomes, borrowed in (
+            (set(series["unique_id"]) - fallback_ids, modelled, set()),
+            (fallback_ids, fallback if fallback is not None else modelled,
+             set() if fallback is not None else fallback_ids)):
+        mine = forecasts[forecasts["unique_id"].isin(ids)]
+        if mine.empty:
+            continue
+        calibrated = (calls.calibration(outcomes, config.trend.threshold)
+                      if outcomes is not None else calls.Calibration())
+        parts.append(calls.make(history[history["unique_id"].isin(ids)], mine, m, freq,
+                                calls.noise_scales(history, m), outcomes, config.trend,
+                                borrowed, calibrated))
+    return calls.mark_emerging(pd.concat(parts, ignore_index=True), config.trend)
+
+
+def _fallback_outcomes(fallback_series: pd.DataFrame, config: ForecastConfig,
+                       freq: str) -> pd.DataFrame | None:
+    """The fallback's scaled growth errors on the short series' own backtest windows."""
+    m = config.season_length
+    varying = fallback_series.groupby("unique_id")["y"].transform("nunique") > 1
+    usable = fallback_series[varying]
+    if usable.empty:
+        return None
+    model = WindowAverage(m, freq, window=m)
+    try:
+        cv = cross_validation([model], usable, config.horizon, config.windows, min_train=m)
+    except UnusableInputError:   # too short for even one window
+        return None
+    outcomes = calls.backtest_outcomes(usable, cv.forecasts, m, freq)
+    return None if outcomes.empty else outcomes
 
 
 def _fit_members(series: pd.DataFrame, freq: str, config: ForecastConfig, chosen: str,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting import engine
+from forecasting import calls, engine, frequency
 from pipeline.core import catalog, layout, storage
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.settings import Settings
@@ -130,3 +130,37 @@ def backtest_file(series_uri: str, config: engine.ForecastConfig, settings: Sett
                          "backtest_forecasts.parquet": result.rows})
             summary["mlflow_run_id"] = run.info.run_id
     return result.table, summary
+
+
+def grade_week(settings: Settings, week: str, season_length: int,
+               config: calls.TrendConfig = calls.TrendConfig(),
+               run_id: str | None = None) -> dict[str, object]:
+    """Grade every earlier week's calls that this week's series has passed; keep the grades
+    as the week's ``call-grades`` and log the track record to the week's forecast run."""
+    history = catalog.SERIES.read_frame(settings, week)
+    if history is None:
+        raise UnusableInputError(f"no series for {week}: run the series step first")
+    history["ds"] = pd.to_datetime(history["ds"])
+    made = []
+    for earlier in (w for w in catalog.TRENDS.weeks(settings) if w < week):
+        frame = catalog.TRENDS.read_frame(settings, earlier)
+        # Calls written before calls carried their horizon cannot be graded.
+        if frame is not None and "horizon_end" in frame.columns:
+            made.append(frame.assign(week=earlier))
+    longest = history.groupby("unique_id")["ds"].size().idxmax()
+    freq = frequency.infer(history.loc[history["unique_id"] == longest, "ds"].sort_values())
+    grades = (calls.grade(pd.concat(made, ignore_index=True), history, season_length, freq,
+                          config.threshold)
+              if made and freq else pd.DataFrame(columns=list(calls.GRADE_COLUMNS)))
+    catalog.CALL_GRADES.write(settings, grades, week)
+    record = calls.track_record(grades, history["ds"].max())
+    if run_id is not None:
+        import time
+
+        import mlflow
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        mlflow.MlflowClient(settings.mlflow_tracking_uri).log_batch(run_id, metrics=[
+            Metric(name, value, now, 0) for name, value in calls.record_metrics(record).items()])
+    return {"graded": len(grades), "weeks_with_calls": len(made), "record": record}

@@ -35,6 +35,7 @@ LAYOUT = {
     "style-shares": ("series/style_shares.parquet", None, None),
     "forecasts": ("forecasts/week=2025-W14/forecasts.parquet", "2025-W14", None),
     "trends": ("forecasts/week=2025-W14/trends.csv", "2025-W14", None),
+    "call-grades": ("call-grades/week=2025-W14/grades.parquet", "2025-W14", None),
     "backtest": ("forecasts/week=2025-W14/backtest.csv", "2025-W14", None),
     "forecast-problems": ("forecasts/week=2025-W14/problems.csv", "2025-W14", None),
     "backtests": ("backtests/abc/metrics.csv", None, "abc"),

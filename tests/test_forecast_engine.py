@@ -8,7 +8,7 @@ import pytest
 from forecast_fixtures import seasonal_panel
 from helpers import shared
 
-from forecasting import metrics, trend
+from forecasting import calls, metrics
 from forecasting.backtest import holdout_truth, split
 from forecasting.engine import DEFAULT_PICK, ENSEMBLES, BacktestResult, ForecastConfig, forecast
 from forecasting.models import StatsModel
@@ -170,18 +170,21 @@ def test_a_declining_forecast_is_not_called_rising_by_errors_pooled_from_rising_
     months = pd.date_range("2020-01-01", periods=24, freq="MS")
     history = pd.DataFrame({"unique_id": "a", "ds": months[:12], "y": 10.0})
     forecasts = pd.DataFrame({"unique_id": "a", "ds": months[12:], "yhat": 8.0})  # -20%
-    # Three in four windows: the actual total came out 3 scales x steps (36) higher.
-    biased = np.r_[np.full(30, 3.0), np.zeros(10)]
-    scores = trend.scores(history, forecasts, 12, "MS", biased, pd.Series({"a": 1.0}))
-    row = scores.set_index("unique_id").loc["a"]
+    # Three in four backtest outcomes: the actual growth came out 3 noise units higher.
+    outcomes = pd.DataFrame({"cutoff": "2019-12-01", "forecast_growth": 0.0, "noise": 0.1,
+                             "actual_growth": np.r_[np.full(30, 0.3), np.zeros(10)]})
+    made = calls.make(history, forecasts, 12, "MS", pd.Series({"a": 1.0}), outcomes)
+    row = made.set_index("unique_id").loc["a"]
     assert row["growth"] == pytest.approx(-0.2)
     assert row["label"] == "declining"
-    assert row["p_declining"] == pytest.approx(0.625) and row["p_rising"] == pytest.approx(0.375)
+    # 80 symmetrised outcomes (50 declining, 30 rising) and one uniform pseudo-outcome.
+    assert row["p_declining"] == pytest.approx((50 + 1 / 3) / 81)
+    assert row["p_rising"] == pytest.approx((30 + 1 / 3) / 81)
 
 
 def test_labels_and_hermes_direction_accuracy():
-    assert list(trend.label([0.06, 0.05, -0.05, -0.051, 0.0])) == [
+    assert list(calls.label([0.06, 0.05, -0.05, -0.051, 0.0])) == [
         "rising", "stable", "stable", "declining", "stable"]
     predicted = pd.Series({"a": "rising", "b": "stable", "c": "declining", "d": "rising"})
     actual = pd.Series({"a": 0.10, "b": 0.01, "c": 0.2, "d": -0.3})
-    assert trend.direction_accuracy(predicted, actual) == 0.5
+    assert calls.direction_accuracy(predicted, actual) == 0.5

@@ -29,15 +29,19 @@ def run_weekly(home, week: str, steps=None) -> None:
 
 @pytest.fixture(scope="module")
 def reported(weekly_store, tmp_path_factory):
-    """The weekly steps then `stylecast report` for the store's last week."""
+    """The weekly steps then `stylecast report` for the store's last week, after a forecast
+    13 weeks earlier whose calls the last week grades."""
     home = copy_home(weekly_store, tmp_path_factory.mktemp("report") / "home")
     week = weekly_store["weeks"][-1]
     import os
 
     os.environ.update(QUIET_MLFLOW)
+    earlier = weekly_store["weeks"][-14]
+    run_weekly(home, earlier, (weekly.embed_step, weekly.styles_step, weekly.series_step,
+                               weekly.forecast_step))
     run_weekly(home, week)
     summary = cli_json(["report", "--week", week], home)
-    return {"home": home, "week": week, "summary": summary,
+    return {"home": home, "week": week, "summary": summary, "earlier": earlier,
             "json": json.loads((home / "reports" / week / "report.json").read_text())}
 
 
@@ -122,6 +126,53 @@ def test_report_json_is_consistent_with_the_store(reported):
     assert "dropped as unrecognisable" in concepts["note"]
     assert {"category", "colour"} <= set(report["attributes"])
     assert report["accuracy"][0]["mase"] <= report["accuracy"][-1]["mase"]
+
+
+def test_earlier_calls_are_graded_logged_and_shown_with_how_they_turned_out(reported):
+    from mlflow.tracking import MlflowClient
+
+    home, week, report = reported["home"], reported["week"], reported["json"]
+    made = duckdb.sql(f"select count(*) from read_csv_auto('{home}/forecasts/week="
+                      f"{reported['earlier']}/trends.csv') where label in "
+                      "('rising', 'stable', 'declining')").fetchall()[0][0]
+    grades = duckdb.sql(f"select * from read_parquet('{home}/call-grades/week={week}/"
+                        "grades.parquet')").df()
+    assert len(grades) == made > 0, "every call of 13 weeks before has passed its horizon"
+    assert set(grades["outcome"]) <= {"rising", "stable", "declining"}
+    assert (grades["hit"] == (grades["label"] == grades["outcome"])).all()
+    record = report["track_record"]
+    assert record["note"] is None
+    ever = next(p for p in record["periods"] if p["period"] == "all")
+    assert ever["calls"] == len(grades)
+    assert ever["hit_rate"] == pytest.approx(grades["hit"].mean(), abs=1e-4)
+    assert sum(b["n"] for b in record["bands"]) == grades["probability"].notna().sum()
+    for entry in record["best"] + record["worst"]:
+        assert (home / "reports" / week / entry["chart"]).is_file()
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    forecast_run = client.search_runs(
+        [client.get_experiment_by_name("stylecast-forecast").experiment_id],
+        filter_string=f"attributes.run_name = 'forecast-{week}'")[0]
+    assert forecast_run.data.metrics["calls.all.calls"] == len(grades)
+    assert forecast_run.data.metrics["calls.all.hit_rate"] == pytest.approx(
+        grades["hit"].mean())
+    html = (home / "reports" / week / "index.html").read_text()
+    assert "How our calls turned out" in html and "Best calls" in html
+
+
+def test_each_highlighted_call_says_why(reported):
+    for entry in reported["json"]["highlighted"]:
+        if entry["insufficient_history"]:
+            continue
+        assert entry["items_total"] > 0 and entry["items_total"] >= entry["items_recent"] >= 0
+        assert entry["base_level"] is not None and "same weeks a year earlier" in entry["why"]
+        change = entry.get("share_change")
+        assert change is not None, "a highlighted style's share change is decomposed"
+        for parts in change["groupings"].values():
+            assert sum(p["contribution"] for p in parts) == pytest.approx(change["change"])
+        assert f"{entry['items_recent']:,} items stand behind it" in entry["why"]
+    emerging = {e["unique_id"] for e in reported["json"]["headline"]["emerging"]}
+    rising = {e["unique_id"] for e in reported["json"]["headline"]["rising"]}
+    assert not emerging & rising, "Emerging does not repeat what Rising shows"
 
 
 def test_report_is_logged_to_mlflow_and_summarised_as_markdown(reported):
@@ -222,7 +273,7 @@ def _concepts_frame(n_per_target: int = 6) -> pd.DataFrame:
 def _report_with(concepts: pd.DataFrame, highlighted: list[dict] | None = None) -> dict:
     inputs = content.ReportInputs(week="2025-W14", concepts=concepts)
     return {"week": "2025-W14", "generated_at": "now", "has_data": True, "notes": [],
-            "headline": {"rising": [], "declining": [], "emerging": []},
+            "headline": content.headline(inputs), "track_record": content.track_record(inputs),
             "highlighted": highlighted or [], "accuracy": [], "attributes": [],
             "data_health": {"items_total": 1, "items_this_week": 1, "duplicates": 0,
                             "quarantined": 0, "quarantined_by_reason": {},
@@ -307,3 +358,43 @@ def caption_boxes(html_path, screenshot) -> list[dict]:
 def test_bad_week_is_a_clear_error(tmp_path):
     result = run_cli(["report", "--week", "2025-14"], tmp_path / "home")
     assert result.returncode == 2 and "not an ISO week" in result.stderr
+
+
+def test_a_share_change_splits_exactly_into_each_groupings_contributions():
+    """The "why" of a call: every grouping's contributions add up to the share change."""
+    import numpy as np
+
+    from pipeline.report import why
+
+    rng = np.random.default_rng(3)
+
+    def period(n: int, lean: float) -> pd.DataFrame:
+        source = rng.choice(["shop-a", "shop-b", "runway"], n, p=[0.5, 0.3, 0.2])
+        colour = rng.choice(["beige", "black", None], n)
+        in_series = rng.random(n) < np.where(source == "runway", lean, 0.1)
+        return pd.DataFrame({"source": source, "colour": colour, "in_series": in_series})
+
+    earlier, recent = period(900, 0.1), period(700, 0.6)
+    change = why.share_change(earlier, recent, ["source", "colour"])
+    assert change["change"] == pytest.approx(recent["in_series"].mean()
+                                             - earlier["in_series"].mean())
+    for grouping in ("source", "colour"):
+        parts = change["groupings"][grouping]
+        assert sum(p["contribution"] for p in parts) == pytest.approx(change["change"])
+    assert change["groupings"]["colour"][0]["group"] in {"beige", "black", "(none)"}
+    top = why.top_drivers(change)
+    assert top[0]["grouping"] == "source" and top[0]["group"] == "runway", \
+        "the planted rise came from the runway source"
+    entry = {"label": "rising", "probability": 0.72, "steps": 12, "base_level": 0.01,
+             "forecast_level": 0.015, "expected_change": 0.5, "items_recent": 340,
+             "items_total": 2100, "recent_weeks": 12,
+             "share_change": {**change, "earlier_label": "the 12 weeks before",
+                              "recent_label": "the last 12 weeks"}, "drivers": top}
+    text = why.sentence(entry)
+    assert text.startswith("Called rising, 72% sure: the forecast for the next 12 weeks "
+                           "averages 1.50% of items, against 1.00% in the same weeks a year "
+                           "earlier (+50%).")
+    assert "340 items stand behind it" in text and "source runway" in text
+    assert why.sentence({"reason": "14 periods of history and no backtest to learn from; "
+                                   "no chance given", "label": "stable"}).startswith(
+        "14 periods of history")

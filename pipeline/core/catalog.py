@@ -259,8 +259,14 @@ FORECASTS = Dataset(
     description="the weekly forecasts, with intervals, from the chosen model")
 TRENDS = Dataset(
     "trends", "forecasts", "trends.csv", "week", writer="forecasting",
-    readers=("concepts", "report"), columns=("unique_id", "label"),
-    description="per series: the trend call (rising / stable / declining), its chance, growth")
+    readers=("concepts", "report", "forecasting"), columns=("unique_id", "label"),
+    description="the week's trend calls, kept: per series rising / stable / declining, its "
+                "chance (or the reason for none), growth and the horizon it covers")
+CALL_GRADES = Dataset(
+    "call-grades", "call-grades", "grades.parquet", "week", writer="forecasting",
+    readers=("report",), columns=("week", "unique_id", "label", "outcome", "hit"),
+    description="every earlier week's calls whose horizon this week's series has passed, "
+                "graded against what happened (the track record)")
 BACKTEST = Dataset(
     "backtest", "forecasts", "backtest.csv", "week", writer="forecasting", readers=("report",),
     description="the weekly forecast's backtest metrics per model (absent without history)")
@@ -282,7 +288,7 @@ REPORTS = Dataset(
 DATASETS: tuple[Dataset, ...] = (
     MANIFEST_ROOTS, ITEMS, QUARANTINE, DUPLICATES, INGEST_LOG, EMBEDDINGS, STYLES, MEMBERSHIPS,
     STYLE_COUNTS, ATTRIBUTE_COUNTS, SERIES, ATTRIBUTE_SHARES, STYLE_SHARES, FORECASTS, TRENDS,
-    BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, REPORTS)
+    CALL_GRADES, BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, REPORTS)
 BY_NAME = {d.name: d for d in DATASETS}
 
 

@@ -47,16 +47,20 @@ def series_step(settings: Settings, week: str) -> dict:
 def forecast_step(settings: Settings, week: str, horizon: int = HORIZON,
                   season_length: int = SEASON_LENGTH) -> dict:
     from forecasting.engine import ForecastConfig
-    from forecasting.run import forecast_file
+    from forecasting.run import forecast_file, grade_week
 
     config = ForecastConfig(horizon=horizon, season_length=season_length, shares=True,
                             windows=BACKTEST_WINDOWS, n_jobs=settings.workers)
-    return forecast_file(catalog.SERIES.path(settings, week),
-                         catalog.FORECASTS.path(settings, week), config, settings,
-                         trends_uri=catalog.TRENDS.path(settings, week),
-                         backtest_uri=catalog.BACKTEST.path(settings, week),
-                         problems_uri=catalog.FORECAST_PROBLEMS.path(settings, week),
-                         run_name=f"forecast-{week}")
+    summary = forecast_file(catalog.SERIES.path(settings, week),
+                            catalog.FORECASTS.path(settings, week), config, settings,
+                            trends_uri=catalog.TRENDS.path(settings, week),
+                            backtest_uri=catalog.BACKTEST.path(settings, week),
+                            problems_uri=catalog.FORECAST_PROBLEMS.path(settings, week),
+                            run_name=f"forecast-{week}")
+    # The week's calls are kept (``trends``); the earlier ones it has passed are graded.
+    graded = grade_week(settings, week, season_length, config.trend,
+                        run_id=summary.get("mlflow_run_id"))
+    return {**summary, "graded_calls": graded["graded"]}
 
 
 def concepts_step(settings: Settings, week: str) -> dict:

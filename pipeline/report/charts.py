@@ -19,6 +19,7 @@ from matplotlib.ticker import PercentFormatter
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
              "#000000"]
 HISTORY_COLOUR, FORECAST_COLOUR = OKABE_ITO[0], OKABE_ITO[3]
+BASELINE_COLOUR, OUTCOME_COLOUR = "#555555", OKABE_ITO[2]
 HISTORY_WEEKS = 78
 TITLE_CHARS = 48
 DPI = 100
@@ -50,8 +51,13 @@ def _style_axes(axes, ylabel: str = "share of items") -> None:
         axes.spines[side].set_visible(False)
 
 
-def fan_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) -> bytes:
-    """History (line), forecast (dashed), 80% and 95% intervals (darker, lighter bands)."""
+def fan_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str,
+              baseline: float | None = None) -> bytes:
+    """History (line), forecast (dashed), 80% and 95% intervals (darker, lighter bands).
+
+    ``baseline``: the average of the same weeks a year earlier, what the call's growth
+    compares with, drawn across the horizon beside the forecast's own average.
+    """
     figure, axes = plt.subplots(figsize=(7.2, 3.2))
     recent = history.sort_values("ds").tail(HISTORY_WEEKS)
     axes.plot(recent["ds"], recent["y"], color=HISTORY_COLOUR, lw=1.6, label="observed")
@@ -62,10 +68,44 @@ def fan_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) -> byte
             axes.fill_between(fc["ds"], fc[lo], fc[hi], color=FORECAST_COLOUR, alpha=alpha,
                               lw=0, label=f"{level}% interval")
     axes.plot(fc["ds"], fc["yhat"], color=FORECAST_COLOUR, lw=1.8, ls="--", label="forecast")
+    if baseline is not None and len(fc):
+        span = [fc["ds"].min(), fc["ds"].max()]
+        axes.plot(span, [baseline] * 2, color=BASELINE_COLOUR, lw=2.2, ls=":",
+                  label="same weeks a year earlier (average)")
+        axes.plot(span, [fc["yhat"].mean()] * 2, color=FORECAST_COLOUR, lw=1.0,
+                  label="forecast (average)")
     axes.set_title(shorten(title), loc="left", fontsize=11)
     _style_axes(axes)
     axes.set_ylim(bottom=0)
-    axes.legend(loc="upper left", fontsize=8, frameon=False, ncols=4)
+    axes.legend(loc="upper left", fontsize=8, frameon=False, ncols=3)
+    figure.autofmt_xdate()
+    return _png(figure)
+
+
+def call_chart(history: pd.DataFrame, graded: dict, title: str) -> bytes:
+    """A past call beside what happened: the series, its horizon shaded, and over the
+    horizon the average a year earlier, the average the call expected and the actual one."""
+    figure, axes = plt.subplots(figsize=(7.2, 2.8))
+    start, end = pd.Timestamp(graded["horizon_start"]), pd.Timestamp(graded["horizon_end"])
+    shown = history.sort_values("ds")
+    shown = shown[shown["ds"] >= start - pd.Timedelta(weeks=HISTORY_WEEKS - 26)]
+    axes.plot(shown["ds"], shown["y"], color=HISTORY_COLOUR, lw=1.4, label="observed")
+    axes.axvspan(start, end, color=OUTCOME_COLOUR, alpha=0.12, lw=0,
+                 label=f"horizon called in {graded['week']}")
+    inside = shown[(shown["ds"] >= start) & (shown["ds"] <= end)]["y"]
+    if len(inside) and graded.get("actual_change") is not None:
+        base = inside.mean() / (1 + graded["actual_change"])
+        axes.plot([start, end], [base] * 2, color=BASELINE_COLOUR, lw=2.2, ls=":",
+                  label="a year earlier (average)")
+        if graded.get("called_change") is not None:
+            axes.plot([start, end], [base * (1 + graded["called_change"])] * 2,
+                      color=FORECAST_COLOUR, lw=1.6, ls="--", label="forecast (average)")
+        axes.plot([start, end], [inside.mean()] * 2, color=OUTCOME_COLOUR, lw=1.6,
+                  label="actual (average)")
+    axes.set_title(shorten(title, 64), loc="left", fontsize=10)
+    _style_axes(axes)
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="upper left", fontsize=7, frameon=False, ncols=3)
     figure.autofmt_xdate()
     return _png(figure)
 

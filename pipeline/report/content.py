@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from forecasting import calls
+from pipeline.report import why
+
 HEADLINE_SIZE = 5
 HIGHLIGHTS_PER_DIRECTION = 3
 THIN_WEEK_FRACTION = 0.5     # a week with under half the median weekly items is thin
 HEALTH_WINDOW_WEEKS = 26
 INSUFFICIENT = {"short_series", "constant_series"}
+RECENT_WEEKS = 12            # "items behind it": the items of the series in these weeks
+BEST_AND_WORST = 2
 
 
 @dataclass
@@ -34,6 +39,8 @@ class ReportInputs:
         default_factory=lambda: pd.Series(dtype=int, index=pd.Index([], dtype=object)))
     duplicates: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
+    grades: pd.DataFrame | None = None      # earlier weeks' calls graded this week
+    share_changes: dict[str, dict] = field(default_factory=dict)   # uid -> why.share_change
 
 
 def _label(uid: str, styles: pd.DataFrame | None) -> str:
@@ -57,9 +64,9 @@ def headline(inputs: ReportInputs) -> dict[str, list[dict]]:
     would be a guess dressed as a call.
     """
     if inputs.trends is None or inputs.trends.empty:
-        return {"rising": [], "declining": [], "emerging": []}
+        return {"rising": [], "declining": [], "emerging": [], "emerging_in_rising": 0}
     trends = inputs.trends[~inputs.trends["unique_id"].isin(insufficient_ids(inputs))].copy()
-    trends = trends[trends["growth"].notna()]
+    trends = trends[trends["growth"].notna() & trends["probability"].notna()]
     trends["score"] = trends["probability"] * trends["growth"].abs()
 
     def entries(frame: pd.DataFrame) -> list[dict]:
@@ -70,10 +77,16 @@ def headline(inputs: ReportInputs) -> dict[str, list[dict]]:
                 for r in frame.head(HEADLINE_SIZE).itertuples()]
 
     by_score = trends.sort_values("score", ascending=False)
-    emerging = trends[trends["emerging"].astype(bool)].sort_values("growth", ascending=False)
-    return {"rising": entries(by_score[by_score["label"] == "rising"]),
+    rising = entries(by_score[by_score["label"] == "rising"])
+    # Emerging: rising from a low base. Those already listed under "Rising" are not
+    # repeated; the section says how many there were.
+    shown = {e["unique_id"] for e in rising}
+    emerging = trends[trends["emerging"].astype(bool) & ~trends["unique_id"].isin(shown)]
+    return {"rising": rising,
             "declining": entries(by_score[by_score["label"] == "declining"]),
-            "emerging": entries(emerging)}
+            "emerging": entries(emerging.sort_values("growth", ascending=False)),
+            "emerging_in_rising": int((trends["emerging"].astype(bool)
+                                       & trends["unique_id"].isin(shown)).sum())}
 
 
 def highlighted_ids(inputs: ReportInputs, top: dict[str, list[dict]]) -> list[str]:
@@ -100,12 +113,12 @@ def highlight(uid: str, inputs: ReportInputs) -> dict:
     if inputs.trends is not None:
         row = inputs.trends[inputs.trends["unique_id"] == uid]
         if len(row):
-            # A fallback forecast has no backtest errors, so its "probability" is 0 or 1:
-            # shown, it would read as a certain call.
-            entry.update(label=row["label"].iloc[0],
-                         probability=None if entry["insufficient_history"]
-                         else _num(row["probability"].iloc[0]),
-                         expected_change=_num(row["growth"].iloc[0]))
+            entry.update(_call(row.iloc[0]))
+    entry.update(_evidence(uid, inputs))
+    if uid in inputs.share_changes:
+        entry["share_change"] = inputs.share_changes[uid]
+        entry["drivers"] = why.top_drivers(inputs.share_changes[uid])
+    entry["why"] = why.sentence(entry)
     if uid.startswith("style=") and inputs.styles is not None:
         style_id = uid.split("=", 1)[1]
         found = inputs.styles[inputs.styles["style_id"] == style_id]
@@ -120,6 +133,66 @@ def highlight(uid: str, inputs: ReportInputs) -> dict:
         entry["concepts"] = mine["concept_id"].tolist()
         entry["concept_condition"] = mine["condition"].iloc[0] if len(mine) else None
     return entry
+
+
+def _call(row: pd.Series) -> dict:
+    """The call as the trends file states it: a chance only where one was learned."""
+    steps = _num(row.get("steps"))
+    expected = row.get("expected_growth", row["growth"])
+    return {"label": row["label"], "probability": _num(row["probability"]),
+            "expected_change": _num(expected), "forecast_change": _num(row["growth"]),
+            "evidence": row.get("evidence"), "reason": _text(row.get("reason")),
+            "steps": int(steps) if steps else None,
+            "base_level": _num(row["base_total"] / steps) if steps else None,
+            "forecast_level": _num(row["forecast_total"] / steps) if steps else None}
+
+
+def _text(value) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _evidence(uid: str, inputs: ReportInputs) -> dict:
+    """How many items stand behind the series: recent weeks and all weeks."""
+    if inputs.history is None or "count" not in inputs.history.columns:
+        return {}
+    mine = inputs.history[inputs.history["unique_id"] == uid].sort_values("ds")
+    if mine.empty:
+        return {}
+    return {"items_recent": int(mine["count"].tail(RECENT_WEEKS).sum()),
+            "items_total": int(mine["count"].sum()), "recent_weeks": RECENT_WEEKS}
+
+
+def track_record(inputs: ReportInputs) -> dict:
+    """How earlier calls turned out: skill over the last quarter and year, stated chance vs
+    how often it held, and the best and worst calls."""
+    grades = inputs.grades
+    if grades is None or grades.empty:
+        return {"note": "No call has been graded yet: a call is graded once its horizon has "
+                        "passed, so the first grades come a horizon after the first calls.",
+                "periods": [], "bands": [], "best": [], "worst": []}
+    as_of = pd.to_datetime(inputs.history["ds"]).max() if inputs.history is not None else \
+        pd.to_datetime(grades["horizon_end"]).max()
+    record = calls.track_record(grades, as_of)
+    periods = [{"period": name, **{k: _num(v) for k, v in figures.items()}}
+               for name, figures in record.items()]
+    bands = [{k: (_num(v) if k != "band" else v) for k, v in r.items()}
+             for r in calls.reliability(grades).to_dict("records")]
+    stated = grades.assign(probability=grades["probability"].fillna(0.0))
+    best = stated[stated["hit"]].assign(size=stated["actual_growth"].abs()).sort_values(
+        ["probability", "size"], ascending=False).head(BEST_AND_WORST)
+    worst = stated[~stated["hit"]].sort_values("probability", ascending=False).head(
+        BEST_AND_WORST)
+    return {"note": None, "periods": periods, "bands": bands,
+            "best": [_graded(r, inputs) for r in best.itertuples()],
+            "worst": [_graded(r, inputs) for r in worst.itertuples()]}
+
+
+def _graded(row, inputs: ReportInputs) -> dict:
+    return {"unique_id": row.unique_id, "name": _label(row.unique_id, inputs.styles),
+            "week": row.week, "label": row.label, "probability": _num(row.probability)
+            if row.probability > 0 else None, "outcome": row.outcome,
+            "actual_change": _num(row.actual_growth), "called_change": _num(row.called_growth),
+            "horizon_start": str(row.horizon_start)[:10], "horizon_end": str(row.horizon_end)[:10]}
 
 
 def with_concept_defaults(concepts: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -214,6 +287,7 @@ def build(inputs: ReportInputs, generated_at: str) -> dict:
             "notes": notes, "headline": top,
             "highlighted": [highlight(uid, inputs) for uid in highlighted_ids(inputs, top)],
             "concepts": concepts_section(inputs), "accuracy": accuracy(inputs),
+            "track_record": track_record(inputs),
             "data_health": health(inputs),
             "attributes": sorted({uid.split("=", 1)[0] for uid in (
                 inputs.history["unique_id"].unique() if has_data else [])

@@ -36,7 +36,8 @@ def html(report: dict, images: dict[str, str], attribute_charts: dict[str, str])
                              undefined=jinja2.StrictUndefined)
     env.filters.update(short=short, pct=pct, signed_pct=signed_pct, fixed=fixed)
     concepts_by_id = {c["concept_id"]: c for c in report["concepts"]["items"]}
-    highlighted = [{"label": None, "probability": None, **h} for h in report["highlighted"]]
+    highlighted = [{"label": None, "probability": None, "why": None, "drivers": [], **h}
+                   for h in report["highlighted"]]
     return env.get_template("report.html.j2").render(
         r={**report, "highlighted": highlighted}, images=images,
         attribute_charts=attribute_charts, concepts_by_id=concepts_by_id)
@@ -68,6 +69,14 @@ def markdown(report: dict) -> str:
             why = ", ".join(f"{n} {k}" for k, n in concepts["dropped_by_reason"].items())
             line += f"; {concepts['dropped']} dropped as unrecognisable ({why})"
         lines.append(line)
+    record = report["track_record"]
+    if record["note"]:
+        lines.append(f"**Track record**: {record['note']}")
+    else:
+        year = next(p for p in record["periods"] if p["period"] == "year")
+        lines.append(f"**Track record**: of {int(year['calls'])} calls whose horizon ended in "
+                     f"the last year, {pct(year['hit_rate'])} held (balanced accuracy "
+                     f"{pct(year['balanced_accuracy'])})")
     best = report["accuracy"][0] if report["accuracy"] else None
     if best:
         lines.append(f"**Accuracy**: best backtest model {best['model']}, MASE "

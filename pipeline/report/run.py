@@ -19,8 +19,8 @@ from pipeline.core import catalog, layout, storage
 from pipeline.core.catalog import read_styles
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.settings import Settings
-from pipeline.core.weeks import parse_week
-from pipeline.report import charts, content, render
+from pipeline.core.weeks import iso_week, parse_week
+from pipeline.report import charts, content, render, why
 
 EXPERIMENT = "stylecast-report"
 
@@ -54,7 +54,82 @@ def gather(settings: Settings, week: str) -> content.ReportInputs:
     quarantine = catalog.QUARANTINE.scan(settings, columns=["reason"])
     if quarantine is not None:
         inputs.quarantined = dict(Counter(quarantine["reason"].to_pylist()))
+    inputs.grades = catalog.CALL_GRADES.read_frame(settings, week)
     return inputs
+
+
+def explain(settings: Settings, week: str, uids: list[str]) -> dict[str, dict]:
+    """Each series' share change from the weeks a year earlier (or, without them, the weeks
+    just before) to the latest weeks, decomposed by source, city and attribute value."""
+    weeks = [w for w in catalog.ITEMS.weeks(settings) if w <= week]
+    recent = weeks[-content.RECENT_WEEKS:]
+    if not recent or not uids:
+        return {}
+    year_before = {_shift(w, -52) for w in recent} & set(weeks)
+    earlier, earlier_label = (sorted(year_before), "the same weeks a year earlier")
+    if not earlier or not _styled(settings, earlier[-1], earlier):
+        earlier = weeks[-2 * content.RECENT_WEEKS:-content.RECENT_WEEKS]
+        earlier_label = f"the {len(earlier)} weeks before"
+    table = catalog.ITEMS.scan(settings, weeks=earlier + recent,
+                               columns=["item_id", "iso_week", "source", "attributes"])
+    if table is None or not earlier:
+        return {}
+    items = table.to_pandas()
+    attributes = pd.DataFrame([dict(a or []) for a in items.pop("attributes")],
+                              index=items.index)
+    items = items.join(attributes)
+    styles = _memberships(settings, week, earlier[-1], uids)
+    items["style"] = items["item_id"].map(styles)
+    groupings = ["source", *(c for c in attributes.columns)]
+    out = {}
+    for uid in uids:
+        in_series, labelled = _membership_of(uid, items)
+        if in_series is None:
+            continue
+        frame = items[labelled].assign(in_series=in_series[labelled])
+        change = why.share_change(frame[frame["iso_week"].isin(earlier)],
+                                  frame[frame["iso_week"].isin(recent)],
+                                  [g for g in groupings if g != uid.split("=", 1)[0]])
+        out[uid] = {**change, "earlier_label": earlier_label,
+                    "recent_label": f"the last {len(recent)} weeks"}
+    return out
+
+
+def _shift(week: str, weeks: int) -> str:
+    return iso_week(parse_week(week) + pd.Timedelta(weeks=weeks))
+
+
+def _styled(settings: Settings, last: str, period: list[str]) -> bool:
+    """Whether a styles run holds the items of these weeks (its window covers them)."""
+    runs = [w for w in catalog.MEMBERSHIPS.weeks(settings) if w >= last]
+    return bool(runs) and runs[0] <= _shift(period[0], 26)
+
+
+def _memberships(settings: Settings, week: str, earlier_last: str,
+                 uids: list[str]) -> pd.Series:
+    """item_id -> style_id from the runs whose windows hold the two periods."""
+    if not any(u.startswith("style=") for u in uids):
+        return pd.Series(dtype=object)
+    runs = catalog.MEMBERSHIPS.weeks(settings)
+    chosen = {max((w for w in runs if w <= week), default=None),
+              min((w for w in runs if w >= earlier_last), default=None)} - {None}
+    tables = [catalog.MEMBERSHIPS.read(settings, w, columns=["item_id", "style_id"])
+              for w in sorted(chosen)]
+    frames = [t.to_pandas() for t in tables if t is not None]
+    members = pd.concat(frames).drop_duplicates("item_id", keep="last") if frames else None
+    return pd.Series(dtype=object) if members is None else members.set_index("item_id")[
+        "style_id"]
+
+
+def _membership_of(uid: str, items: pd.DataFrame) -> tuple[pd.Series | None, pd.Series]:
+    """Which items are in the series, and which items its share is taken among."""
+    key, value = uid.split("=", 1)
+    everyone = pd.Series(True, index=items.index)
+    if key == "style":
+        return items["style"] == value, everyone
+    if "|" in uid or key not in items.columns:   # a city-crossed value: no decomposition
+        return None, everyone
+    return items[key] == value, items[key].notna()
 
 
 def _image_name(key: str) -> str:
@@ -82,7 +157,14 @@ def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
         h["chart"] = _image_name("chart:" + uid)
         files[h["chart"]] = charts.fan_chart(
             inputs.history[inputs.history["unique_id"] == uid],
-            inputs.forecasts[inputs.forecasts["unique_id"] == uid], h["name"])
+            inputs.forecasts[inputs.forecasts["unique_id"] == uid], h["name"],
+            baseline=h.get("base_level"))
+    for graded in report["track_record"]["best"] + report["track_record"]["worst"]:
+        uid = graded["unique_id"]
+        graded["chart"] = _image_name(f"call:{graded['week']}:{uid}")
+        title = f"{graded['name']}: called {graded['label']}, came out {graded['outcome']}"
+        files[graded["chart"]] = charts.call_chart(
+            inputs.history[inputs.history["unique_id"] == uid], graded, title)
     attribute_charts = {}
     for attribute in report["attributes"]:
         ids = inputs.history["unique_id"]
@@ -120,6 +202,8 @@ def build_report(settings: Settings, week: str, track: bool = True) -> dict[str,
 
         check_reachable(settings.mlflow_tracking_uri)
     inputs = gather(settings, week)
+    inputs.share_changes = explain(settings, week, content.highlighted_ids(
+        inputs, content.headline(inputs)))
     generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = content.build(inputs, generated_at)
     digest = layout.content_key(json.dumps({**report, "generated_at": None}, sort_keys=True,
