@@ -74,10 +74,10 @@ def growth(total: pd.Series, base_total: pd.Series) -> pd.Series:
 def backtest_outcomes(history: pd.DataFrame, rows: pd.DataFrame, season_length: int,
                       freq: str) -> pd.DataFrame:
     """Per (model, series, window) of a backtest: forecast growth, actual growth and the
-    growth error in noise units (``scaled_error``)."""
+    noise (what :class:`Calibration` divides the errors by)."""
     if rows.empty:
         return pd.DataFrame(columns=["model", "unique_id", "cutoff", "forecast_growth",
-                                     "actual_growth", "noise", "scaled_error"])
+                                     "actual_growth", "noise"])
     totals = season_totals(history, rows, season_length, freq,
                            keys=("model", "unique_id", "cutoff"))
     # Each window's noise from what was observed up to its cutoff.
@@ -89,7 +89,6 @@ def backtest_outcomes(history: pd.DataFrame, rows: pd.DataFrame, season_length: 
     out = totals.assign(forecast_growth=growth(totals["forecast_total"], totals["base_total"]),
                         actual_growth=growth(totals["actual_total"], totals["base_total"]),
                         noise=noise(scale, totals["steps"], totals["base_total"]))
-    out["scaled_error"] = (out["actual_growth"] - out["forecast_growth"]) / out["noise"]
     return out.reset_index()
 
 
@@ -247,7 +246,7 @@ def make(history: pd.DataFrame, forecasts: pd.DataFrame, season_length: int, fre
     expected = calibrated.centre(called.to_numpy())
     p = calibrated.apply(chances(expected, spread.to_numpy(), errors, config.threshold))
     stated = np.isfinite(p).all(axis=1)
-    periods = history.groupby("unique_id")["ds"].agg(["size", "max"]).reindex(totals.index)
+    periods = history.groupby("unique_id")["ds"].size().reindex(totals.index)
     dates = forecasts.groupby("unique_id")["ds"].agg(["min", "max"]).reindex(totals.index)
     by_point = label(expected, config.threshold)
     out = pd.DataFrame({
@@ -260,12 +259,12 @@ def make(history: pd.DataFrame, forecasts: pd.DataFrame, season_length: int, fre
         "label": np.where(stated, np.array(LABELS)[np.nan_to_num(p).argmax(axis=1)], by_point),
         "probability": np.where(stated, np.nan_to_num(p).max(axis=1), np.nan),
         "p_declining": p[:, 0], "p_stable": p[:, 1], "p_rising": p[:, 2],
-        "steps": totals["steps"].to_numpy(), "history_periods": periods["size"].to_numpy(),
+        "steps": totals["steps"].to_numpy(), "history_periods": periods.to_numpy(),
         "horizon_start": dates["min"].to_numpy(), "horizon_end": dates["max"].to_numpy(),
         "evidence": np.where(~stated, "none", np.where(totals.index.isin(list(borrowed)),
                                                         "borrowed", "backtest")),
         "reason": [None if ok else _no_chance(n, constant) for ok, n, constant in
-                   zip(stated, periods["size"], scales.reindex(totals.index) == 0,
+                   zip(stated, periods, scales.reindex(totals.index) == 0,
                        strict=True)]})
     no_base = called.isna().to_numpy()
     out.loc[no_base, ["growth", "expected_growth", "probability", "p_declining", "p_stable",

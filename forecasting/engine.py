@@ -213,13 +213,13 @@ def forecast_prepared(prepared: data.PreparedSeries, config: ForecastConfig,
     forecasts = pd.concat(parts, ignore_index=True).drop(columns="step")
     forecasts = forecasts[["unique_id", "ds", "model", "yhat", *interval_columns(config.levels)]]
     default = forecasts[forecasts["model"].isin([chosen, FALLBACK_MODEL])]
-    trends = _calls(series, fallback_series, default, chosen, bt, scales, config, freq)
+    trends = _calls(series, fallback_series, default, chosen, bt, config, freq)
     return ForecastResult(forecasts.reset_index(drop=True), chosen, bt, trends,
                           problems, freq, {m.alias: m.learned() for m in fitted})
 
 
 def _calls(series: pd.DataFrame, fallback_series: pd.DataFrame, forecasts: pd.DataFrame,
-           chosen: str, bt: BacktestResult | None, scales: pd.Series, config: ForecastConfig,
+           chosen: str, bt: BacktestResult | None, config: ForecastConfig,
            freq: str) -> pd.DataFrame:
     """Each series' call, its chances from the backtest outcomes of the model that forecast it.
 
@@ -233,6 +233,7 @@ def _calls(series: pd.DataFrame, fallback_series: pd.DataFrame, forecasts: pd.Da
     fallback = _fallback_outcomes(fallback_series, config, freq)
     fallback_ids = set(fallback_series["unique_id"])
     history = pd.concat([series, fallback_series]).drop_duplicates(["unique_id", "ds"])
+    noise = calls.noise_scales(history, m)
     parts = []
     for ids, outcomes, borrowed in (
             (set(series["unique_id"]) - fallback_ids, modelled, set()),
@@ -244,14 +245,14 @@ def _calls(series: pd.DataFrame, fallback_series: pd.DataFrame, forecasts: pd.Da
         calibrated = (calls.calibration(outcomes, config.trend.threshold)
                       if outcomes is not None else calls.Calibration())
         parts.append(calls.make(history[history["unique_id"].isin(ids)], mine, m, freq,
-                                calls.noise_scales(history, m), outcomes, config.trend,
+                                noise, outcomes, config.trend,
                                 borrowed, calibrated))
     return calls.mark_emerging(pd.concat(parts, ignore_index=True), config.trend)
 
 
 def _fallback_outcomes(fallback_series: pd.DataFrame, config: ForecastConfig,
                        freq: str) -> pd.DataFrame | None:
-    """The fallback's scaled growth errors on the short series' own backtest windows."""
+    """The fallback's backtest outcomes on the short series' own windows (None without any)."""
     m = config.season_length
     varying = fallback_series.groupby("unique_id")["y"].transform("nunique") > 1
     usable = fallback_series[varying]
