@@ -26,9 +26,9 @@ DEFAULT_ARGS = {"owner": "stylecast", "retries": 1, "retry_delay": timedelta(min
     default_args=DEFAULT_ARGS,
     tags=["stylecast", "gan", "gpu"],
     params={
-        "dataset": Param("fashion-mnist", type="string", enum=["fashion-mnist", "items"],
+        "dataset": Param("items", type="string", enum=["items", "fashion-mnist"],
                          description="Training images"),
-        "preset": Param("baby", type="string", enum=["baby", "small", "full"],
+        "preset": Param("small", type="string", enum=["baby", "small", "full"],
                         description="baby: seconds on CPU; small: CPU; full: GPU"),
         "max_kimg": Param(None, type=["null", "number"], exclusiveMinimum=0,
                           description="Stop after this many thousand images"),

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.core.cli_support import fails_cleanly
-from pipeline.core.names import CHAMPION_URI
+from pipeline.core.names import champion_uri
 
 Dataset = Annotated[str, typer.Option(help="fashion-mnist (28x28 grey) or items (64x64 RGB "
                                             "from the ingested store).")]
@@ -35,8 +35,9 @@ def gan_train(
     = None,
     run_name: Annotated[str | None, typer.Option(help="Name of a new run's folder.")] = None,
 ) -> None:
-    """Train the conditional GAN; log to MLflow, register stylecast-gan (alias candidate,
-    champion when it beats the champion's FD with no worse diversity and consistency).
+    """Train the conditional GAN; log to MLflow, register stylecast-gan (alias candidate;
+    champion-<dataset> when it beats that dataset's champion's FD with no worse diversity
+    and consistency).
     Exit 3 when training diverges."""
     from gan.run import train_gan
     from pipeline.core.settings import Settings
@@ -53,8 +54,12 @@ def gan_train(
 @fails_cleanly
 def gan_sample(
     out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")],
-    model: Annotated[str, typer.Option(help="models:/..., runs:/... or a generator.pt.")]
-    = CHAMPION_URI,
+    model: Annotated[str | None, typer.Option(
+        help="models:/..., runs:/... or a generator.pt (default: --dataset's champion).")]
+    = None,
+    dataset: Annotated[str, typer.Option(help="Whose champion to sample when no --model is "
+                                              "given: fashion-mnist or items.")]
+    = "fashion-mnist",
     condition: Annotated[str, typer.Option(help="e.g. 'articleType=Dresses,baseColour=Red'; "
                                                 "attributes left out are unknown.")] = "",
     n: Annotated[int, typer.Option(help="Number of images.")] = 64,
@@ -64,7 +69,8 @@ def gan_sample(
     from gan.run import sample_command
     from pipeline.core.settings import Settings
 
-    typer.echo(json.dumps(sample_command(Settings.from_env(), model, condition, n, out, seed)))
+    typer.echo(json.dumps(sample_command(Settings.from_env(), model or champion_uri(dataset),
+                                         condition, n, out, seed)))
 
 
 @fails_cleanly

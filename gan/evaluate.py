@@ -26,6 +26,16 @@ PROBE_MAX_REAL = 256
 
 Draw = Callable[[torch.Tensor, int], torch.Tensor]   # (label row, m) -> m uint8 images
 
+def standardiser(real: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Features centred on the real ones and divided by their root-mean-square spread.
+
+    FD and KID are then in units of the real images' own spread: a classifier trained for
+    seconds has features thousands of times smaller (and far from zero) than a converged
+    one, and an untrained generator scored an FD of 0.0002 in its raw feature space."""
+    centre = real.mean(dim=0)
+    spread = float(real.double().var(dim=0).mean().sqrt()) or 1.0
+    return lambda features: (features - centre) / spread
+
 
 def _features(encoder: TrainedEncoder, data: ImageSet, n: int, seed: int) -> torch.Tensor:
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
@@ -128,9 +138,11 @@ def score_images(encoder: TrainedEncoder, train: ImageSet, test: ImageSet,
         conditions = probe_conditions(test)
         if len(conditions):
             probe = build_probe(encoder, test, draw, conditions)
+    real = _features(encoder, test, n, seed)
+    standard = standardiser(real)
     evaluation = metrics.Evaluation(
-        encoder=encoder, real=_features(encoder, test, n, seed),
-        train=encoder.embed(train.images[_train_reference(train, seed)[0]]),
-        fake=encoder.embed(images), fake_images=images, fake_labels=labels,
+        encoder=encoder, real=standard(real),
+        train=standard(encoder.embed(train.images[_train_reference(train, seed)[0]])),
+        fake=standard(encoder.embed(images)), fake_images=images, fake_labels=labels,
         real_accuracy=encoder.test_accuracy, probe=probe)
     return metrics.compute(evaluation)

@@ -189,6 +189,9 @@ METRICS: dict[str, Callable[[Evaluation], dict[str, float]]] = {
     "density_coverage": density_coverage, "class_consistency": class_consistency,
     "memorisation": memorisation, "diversity": diversity,
     "conditioning_effect": conditioning_effect}
+# Bumped whenever a metric's definition changes: scores of another revision are not compared
+# (2: features standardised on the real ones, see gan.evaluate.standardiser).
+REVISION = "2"
 CHAMPION_METRIC = "fd"   # lower is better; decides the champion, with the guards below
 # A candidate that beats the champion's FD is still refused when any of these is lower than
 # the champion's: FD pools all conditions and can improve while each one collapses.

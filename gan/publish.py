@@ -5,9 +5,11 @@ serving) *and* carries a plain weights file (state dict + architecture + vocabul
 its files. StyleCast itself only ever loads that weights file, with
 ``torch.load(weights_only=True)``, into networks built from the recorded architecture.
 
-Aliases: every new generator becomes ``candidate``; ``champion`` moves to it only when its
-FD (lower is better), measured with the same metric classifier version, beats the
-champion's *and* neither its within-condition diversity nor its class consistency is worse.
+Aliases: every new generator becomes ``candidate``; its dataset's champion
+(``champion-<dataset>``) moves to it only when its FD (lower is better), measured with the
+same metric classifier version, beats that champion's *and* neither its within-condition
+diversity nor its class consistency is worse. A generator never competes with another
+dataset's champion.
 """
 
 from __future__ import annotations
@@ -23,16 +25,24 @@ from torch import nn
 from gan import checkpoint
 from gan.conditioning import Vocabulary
 from gan.encoder import TrainedEncoder
-from gan.metrics import CHAMPION_GUARDS, CHAMPION_METRIC
+from gan.metrics import CHAMPION_GUARDS, CHAMPION_METRIC, REVISION
 from gan.networks import Generator
 from pipeline.core.errors import UnusableInputError
-from pipeline.core.names import CANDIDATE_ALIAS, CHAMPION_ALIAS, ENCODER_MODEL, GAN_MODEL
+from pipeline.core.names import (
+    CANDIDATE_ALIAS,
+    ENCODER_MODEL,
+    GAN_MODEL,
+    LEGACY_CHAMPION_ALIAS,
+    champion_alias,
+)
 
 GENERATOR_FILE = "generator.pt"
 ENCODER_FILE = "encoder.pt"
 # The version of the model that scored a generator (the metric classifier; the tag keeps
 # its first name so that registries written before it existed still read).
 ENCODER_VERSION_TAG = "stylecast.encoder_version"
+METRICS_REVISION_TAG = "stylecast.metrics_revision"  # absent: revision 1
+DATASET_TAG = "stylecast.dataset"
 
 
 class SamplingModule(nn.Module):
@@ -82,7 +92,7 @@ def _log_pytorch(module: nn.Module, name: str, example: torch.Tensor, files: lis
 
 
 def log_generator(ema: Generator, vocabulary: Vocabulary, arch: dict, run_dir: Path,
-                  judge_version: str | None) -> str:
+                  judge_version: str | None, dataset: str) -> str:
     """Register the EMA generator; ``judge_version``: the metric classifier that scored it."""
     weights = run_dir / GENERATOR_FILE
     checkpoint.save({"state": ema.state_dict(), "architecture": arch,
@@ -98,6 +108,8 @@ def log_generator(ema: Generator, vocabulary: Vocabulary, arch: dict, run_dir: P
 
     client = MlflowClient()
     client.set_registered_model_alias(GAN_MODEL, CANDIDATE_ALIAS, version)
+    client.set_model_version_tag(GAN_MODEL, version, METRICS_REVISION_TAG, REVISION)
+    client.set_model_version_tag(GAN_MODEL, version, DATASET_TAG, dataset)
     if judge_version:
         client.set_model_version_tag(GAN_MODEL, version, ENCODER_VERSION_TAG, judge_version)
     return version
@@ -113,36 +125,66 @@ def _guard_value(metrics: dict[str, float], guard: str) -> float | None:
     return sum(ratios) / len(ratios) if ratios else None
 
 
-def promote_if_better(version: str, scores: dict[str, float], judge_version: str | None,
-                      rescore: Callable[[str], dict[str, float] | None]
-                      | None = None) -> tuple[bool, str]:
-    """Move ``champion`` to ``version`` when its ``CHAMPION_METRIC`` (lower is better) beats
-    the champion's and none of ``CHAMPION_GUARDS`` is worse; says why either way.
+def _dataset_of(client, version) -> str | None:
+    """A registered generator's training dataset: its tag, or its run's parameter for
+    versions registered before the tag existed."""
+    if DATASET_TAG in version.tags:
+        return version.tags[DATASET_TAG]
+    from mlflow.exceptions import MlflowException
 
-    A champion scored by another metric classifier version is re-scored with this one
-    (``rescore``, given the champion's model URI; None when it cannot be, e.g. it conditions
-    on other attributes: then it cannot serve these conditions and the new generator takes
-    over)."""
+    try:
+        return client.get_run(version.run_id).data.params.get("dataset")
+    except MlflowException:
+        return None
+
+
+def champion_version(dataset: str):
+    """``dataset``'s champion model version, or None. An older registry's single
+    ``champion`` alias counts only when it points at a generator of this dataset."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    try:
-        champion = client.get_model_version_by_alias(GAN_MODEL, CHAMPION_ALIAS)
-    except MlflowException:
-        champion = None
+    for alias in (champion_alias(dataset), LEGACY_CHAMPION_ALIAS):
+        try:
+            version = client.get_model_version_by_alias(GAN_MODEL, alias)
+        except MlflowException:
+            continue
+        if alias != LEGACY_CHAMPION_ALIAS or _dataset_of(client, version) == dataset:
+            return version
+    return None
+
+
+def promote_if_better(version: str, dataset: str, scores: dict[str, float],
+                      judge_version: str | None,
+                      rescore: Callable[[str], dict[str, float] | None]
+                      | None = None) -> tuple[bool, str]:
+    """Move ``dataset``'s champion alias to ``version`` when its ``CHAMPION_METRIC`` (lower
+    is better) beats the champion's and none of ``CHAMPION_GUARDS`` is worse; says why
+    either way.
+
+    A champion scored by another metric classifier version or metrics revision is re-scored
+    with this one (``rescore``, given the champion's model URI; None when it cannot be, e.g.
+    it conditions on other attributes: then it cannot serve these conditions and the new
+    generator takes over)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    alias = champion_alias(dataset)
+    champion = champion_version(dataset)
     if champion is None:
-        client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
-        return True, "no champion yet"
-    if champion.tags.get(ENCODER_VERSION_TAG) == (judge_version or None):
+        client.set_registered_model_alias(GAN_MODEL, alias, version)
+        return True, f"no {dataset} champion yet"
+    if (champion.tags.get(ENCODER_VERSION_TAG) == (judge_version or None)
+            and champion.tags.get(METRICS_REVISION_TAG, "1") == REVISION):
         held = client.get_run(champion.run_id).data.metrics
     elif rescore is None:
         return False, (f"champion v{champion.version} was scored with another metric "
-                       "classifier version; not comparable, champion kept")
+                       "classifier version or metrics revision; not comparable, champion kept")
     else:
         rescored = rescore(f"models:/{GAN_MODEL}/{champion.version}")
         if rescored is None:
-            client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
+            client.set_registered_model_alias(GAN_MODEL, alias, version)
             return True, (f"champion v{champion.version} conditions on other attributes and "
                           "cannot be judged on this data; the new generator takes over")
         held = {f"final.{k}": v for k, v in rescored.items()}
@@ -158,7 +200,7 @@ def promote_if_better(version: str, scores: dict[str, float], judge_version: str
             return False, (f"{metric} {score:.4g} beats champion v{champion.version} "
                            f"({best:.4g}) but its {guard} {mine:.3g} is worse than "
                            f"{theirs:.3g}; champion kept")
-    client.set_registered_model_alias(GAN_MODEL, CHAMPION_ALIAS, version)
+    client.set_registered_model_alias(GAN_MODEL, alias, version)
     return True, (f"{metric} {score:.4g} beats champion v{champion.version} ({best:.4g}), "
                   f"diversity and consistency no worse")
 

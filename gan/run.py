@@ -16,7 +16,7 @@ import torch
 
 from gan import evaluate, publish, realism
 from gan.config import TrainConfig, build, check_size
-from gan.data import ImageSet, load
+from gan.data import DATASETS, ImageSet, load
 from gan.encoder import TrainedEncoder
 from gan.encoder import preset as encoder_preset
 from gan.encoder import train as train_encoder
@@ -25,7 +25,7 @@ from gan.inference import load_generator, load_trained, sample
 from gan.train import training_loop
 from pipeline.core import layout, png
 from pipeline.core.errors import UnusableInputError
-from pipeline.core.names import METRIC_MODEL
+from pipeline.core.names import GAN_MODEL, METRIC_MODEL, champion_uri
 from pipeline.core.settings import Settings, cache_dir, is_local, local_path
 from pipeline.core.tracking import check_reachable, mlflow_run
 
@@ -130,7 +130,7 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
                                           min(cfg.metric_samples, len(test)), cfg.seed)
         mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()}, step=result.step)
         version = publish.log_generator(nets.ema, train.vocabulary, nets.arch, run_dir,
-                                        judge_version)
+                                        judge_version, cfg.dataset)
 
         def rescore(champion_uri: str) -> dict[str, float] | None:
             champion = load_generator(champion_uri)
@@ -140,7 +140,8 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
                                             judge, train, test,
                                             min(cfg.metric_samples, len(test)), cfg.seed)
 
-        promoted, why = publish.promote_if_better(version, scores, judge_version, rescore)
+        promoted, why = publish.promote_if_better(version, cfg.dataset, scores, judge_version,
+                                                  rescore)
         mlflow.set_tags({"stylecast.champion": str(promoted), "stylecast.champion_why": why})
     return {"run": run_dir.name, "run_dir": str(run_dir), "mlflow_run_id": run.info.run_id,
             "conditions": train.vocabulary.names, "conditions_left_out": dict(train.left_out),
@@ -170,6 +171,20 @@ def train_encoder_command(settings: Settings, dataset: str, preset: str) -> dict
             "mlflow_run_id": run.info.run_id, "test_accuracy": trained.test_accuracy}
 
 
+def _older_champion(model: str) -> str:
+    """A dataset's champion URI, read through an older registry's single ``champion`` alias
+    when the dataset has no alias of its own yet."""
+    for dataset in DATASETS:
+        if model == champion_uri(dataset):
+            version = publish.champion_version(dataset)
+            if version is None:
+                raise UnusableInputError(f"no {GAN_MODEL} champion for {dataset} in the "
+                                         f"registry yet; train one with `stylecast gan train "
+                                         f"--dataset {dataset}` or give --model")
+            return f"models:/{GAN_MODEL}/{version.version}"
+    return model
+
+
 def sample_command(settings: Settings, model: str, condition: str, n: int, out: Path,
                    seed: int = 0) -> dict:
     if n < 1:
@@ -179,6 +194,7 @@ def sample_command(settings: Settings, model: str, condition: str, n: int, out: 
 
         check_reachable(settings.mlflow_tracking_uri)
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        model = _older_champion(model)
     published = load_generator(model)
     generator, vocabulary = published.generator, published.vocabulary
     labels = vocabulary.parse(condition).repeat(n, 1)

@@ -183,7 +183,7 @@ def test_weekly_dag_without_a_gan_champion_still_reports(airflow_env, tmp_path):
 
     home = copy_home({"home": airflow_env["home"]}, tmp_path / "home")
     MlflowClient(f"sqlite:///{home / 'mlflow.db'}").delete_registered_model_alias(
-        "stylecast-gan", "champion")
+        "stylecast-gan", "champion-items")
     env = environment(tmp_path / "airflow-home", home)
     prepare(env)
     week = airflow_env["store"]["weeks"][-3]

@@ -84,8 +84,9 @@ def test_gan_training_over_rest_runs_on_the_gpu_queue_and_is_tracked(deployment)
     from mlflow.tracking import MlflowClient
 
     api = deployment["api"]
-    started = api.trigger("stylecast_gan_training", {"preset": "baby", "max_kimg": 0.05,
-                                                     "seed": 1})
+    started = api.trigger("stylecast_gan_training", {"dataset": "fashion-mnist",
+                                                      "preset": "baby", "max_kimg": 0.05,
+                                                      "seed": 1})
     assert started.status_code == 200, started.text
     gan_run = started.json()["dag_run_id"]
     assert api.wait_run("stylecast_gan_training", gan_run) == "success", \
@@ -101,4 +102,4 @@ def check_gan_run(client, gan_run: str) -> None:
     gan = client.search_runs([client.get_experiment_by_name("stylecast-gan").experiment_id],
                              f"tags.`airflow.run_id` = '{gan_run}'")
     assert len(gan) == 1 and "final.fd" in gan[0].data.metrics
-    assert client.get_model_version_by_alias("stylecast-gan", "champion")
+    assert client.get_model_version_by_alias("stylecast-gan", "champion-fashion-mnist")

@@ -244,7 +244,8 @@ def test_gpu_work_goes_to_the_gpu_worker_and_faults_are_survived(cluster):
     from mlflow.tracking import MlflowClient
 
     api = cluster["api"]
-    started = api.trigger("stylecast_gan_training", {"preset": "baby", "max_kimg": 0.05})
+    started = api.trigger("stylecast_gan_training", {"dataset": "fashion-mnist",
+                                                      "preset": "baby", "max_kimg": 0.05})
     assert started.status_code == 200, started.text
     gan_run = started.json()["dag_run_id"]
     # The broker goes away while the GPU worker trains, and comes back.
@@ -291,8 +292,8 @@ def test_the_tracking_server_refuses_whoever_brings_no_user(cluster):
     api = cluster["tracking"] + "/api/2.0/mlflow"
     user = (MLFLOW_LOGIN["MLFLOW_TRACKING_USERNAME"], MLFLOW_LOGIN["MLFLOW_TRACKING_PASSWORD"])
     writes = [("experiments/create", {"name": "intruder"}),
-              ("registered-models/alias", {"name": "stylecast-gan", "alias": "champion",
-                                           "version": "1"})]
+              ("registered-models/alias", {"name": "stylecast-gan",
+                                           "alias": "champion-fashion-mnist", "version": "1"})]
     for path, body in writes:
         assert requests.post(f"{api}/{path}", json=body, timeout=10).status_code == 401
         wrong = requests.post(f"{api}/{path}", json=body, auth=(user[0], "guess"), timeout=10)

@@ -184,7 +184,8 @@ def test_cli_train_registers_aliases_then_samples(home, tmp_path, fmnist):
                       "--seed", "1"], home)
     two = json.loads(second.stdout.strip().splitlines()[-1])
     candidate = str(client.get_model_version_by_alias("stylecast-gan", "candidate").version)
-    champion = str(client.get_model_version_by_alias("stylecast-gan", "champion").version)
+    champion = str(client.get_model_version_by_alias("stylecast-gan",
+                                                     "champion-fashion-mnist").version)
     assert candidate == "2"
     assert two["champion"] == (champion == "2")
     if two["fd"] >= one["fd"]:     # a better FD is needed (and no worse diversity/consistency)
@@ -197,7 +198,7 @@ def check_served_through_pyfunc() -> int:
     import mlflow.pyfunc
     import numpy as np
 
-    generator = mlflow.pyfunc.load_model("models:/stylecast-gan@champion")
+    generator = mlflow.pyfunc.load_model("models:/stylecast-gan@champion-fashion-mnist")
     vocabulary = generator.metadata.metadata["vocabulary"]
     dress = vocabulary["category"].index("Dress")
     z = np.random.default_rng(0).normal(size=(5, generator.metadata.metadata["z_dim"]))
@@ -222,7 +223,7 @@ def check_served_over_rest(home, tmp_path, z_dim: int) -> None:
     bin_dir = os.path.dirname(sys.executable)   # uvicorn lives beside this interpreter
     server = Service("serve", [
         sys.executable, "-m", "mlflow", "models", "serve", "-m",
-        "models:/stylecast-gan@champion", "--env-manager", "local", "-h", "127.0.0.1",
+        "models:/stylecast-gan@champion-fashion-mnist", "--env-manager", "local", "-h", "127.0.0.1",
         "-p", str(port)], {**inherited_env(), "PATH": f"{bin_dir}:{os.environ['PATH']}",
                            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"},
         tmp_path)
@@ -253,13 +254,15 @@ def test_promotion_rule(tmp_path, monkeypatch):
     g = Generator(28, 1, vocabulary.sizes, 8, 4)
     arch = architecture(28, 1, vocabulary.sizes, 8, 4)
 
-    def register(fd, judge_version, diversity=0.9, consistency=0.9, rescore=None):
+    def register(fd, judge_version, diversity=0.9, consistency=0.9, rescore=None,
+                 dataset="fashion-mnist"):
         scores = {"fd": fd, "diversity": diversity,
                   "class_consistency_category_vs_real": consistency}
         with mlflow.start_run():
             mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()})
-            version = publish.log_generator(g, vocabulary, arch, tmp_path, judge_version)
-            return publish.promote_if_better(version, scores, judge_version, rescore)
+            version = publish.log_generator(g, vocabulary, arch, tmp_path, judge_version,
+                                            dataset)
+            return publish.promote_if_better(version, dataset, scores, judge_version, rescore)
 
     assert register(10.0, "1")[0] is True
     assert register(12.0, "1")[0] is False
@@ -280,6 +283,56 @@ def test_promotion_rule(tmp_path, monkeypatch):
     assert promoted is False and seen == ["1"] and "does not beat" in why
     promoted, why = register(1.0, "2", rescore=lambda champion_uri: None)
     assert promoted is True and "other attributes" in why
+    # Another dataset's generator, however good, has its own champion and takes nothing.
+    assert register(1e-6, "9", dataset="items") == (True, "no items champion yet")
+    assert str(publish.champion_version("fashion-mnist").version) == "8"
+    assert str(publish.champion_version("items").version) == "9"
+
+
+def test_an_older_registrys_single_champion_serves_only_its_own_dataset(tmp_path):
+    """Registries from before per-dataset champions: the one ``champion`` alias still
+    serves the dataset its generator was trained on, judged by its run's parameters."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from gan.conditioning import Vocabulary
+    from gan.networks import Generator, architecture
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    vocabulary = Vocabulary.from_values({"category": ["a", "b"]})
+    g = Generator(28, 1, vocabulary.sizes, 8, 4)
+    with mlflow.start_run():
+        mlflow.log_params({"dataset": "items"})
+        version = publish.log_generator(g, vocabulary, architecture(28, 1, vocabulary.sizes,
+                                                                    8, 4), tmp_path, "1",
+                                        "items")
+    client = MlflowClient()
+    client.delete_model_version_tag("stylecast-gan", version, publish.DATASET_TAG)
+    client.delete_registered_model_alias("stylecast-gan", "candidate")
+    client.set_registered_model_alias("stylecast-gan", "champion", version)
+    assert str(publish.champion_version("items").version) == version
+    assert publish.champion_version("fashion-mnist") is None
+
+
+def test_metrics_rate_an_untrained_generator_near_the_ceiling_on_the_baby_preset(fmnist,
+                                                                                  tmp_path):
+    """The baby metric classifier's raw features are tiny; scored there an 8-step generator
+    had FD 0.0002. Every metric must tell it from real images by a wide margin."""
+    train, test = fmnist
+    cfg = baby()                                   # 8 steps: what the tests' presets train
+    training_loop(cfg, tmp_path, train)
+    nets = load_trained(cfg, train, tmp_path)
+    judge = train_encoder(train, test, "baby")
+    n = 256
+    eight_steps = evaluate.score_generator(nets.ema, cfg.z_dim, judge, train, test, n)
+    untrained = evaluate.score_untrained(cfg, judge, train, test, n)
+    floor = evaluate.score_real(judge, train, test, n)
+    for scores in (eight_steps, untrained):
+        assert scores["fd"] > 50 * floor["fd"] and scores["fd"] > 0.5 * untrained["fd"]
+        assert scores["kid"] > 10 + floor["kid"] and scores["kid"] > 0.5 * untrained["kid"]
+        assert scores["recall"] < 0.1 < 0.8 < floor["recall"]
+        assert scores["coverage"] < 0.1 < 0.8 < floor["coverage"]
+        assert scores["diversity"] < 0.6 < floor["diversity"]
 
 
 def test_mlflow_unreachable_fails_before_training(home):

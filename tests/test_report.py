@@ -398,3 +398,30 @@ def test_a_share_change_splits_exactly_into_each_groupings_contributions():
     assert why.sentence({"reason": "14 periods of history and no backtest to learn from; "
                                    "no chance given", "label": "stable"}).startswith(
         "14 periods of history")
+
+
+def test_a_fashion_mnist_generator_never_takes_the_items_champions_place(reported, tmp_path):
+    """Two datasets, two champions: a Fashion-MNIST run (which knows no colour) does not
+    replace the items generator, and the week's concepts are still drawn from the items
+    champion with the styles' colours."""
+    from mlflow.tracking import MlflowClient
+
+    home = copy_home({"home": reported["home"]}, tmp_path / "home")
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    items_champion = client.get_model_version_by_alias("stylecast-gan", "champion-items")
+    fmnist = cli_json(["gan", "train", "--dataset", "fashion-mnist", "--preset", "baby",
+                       "--run-name", "fmnist"], home)
+    assert fmnist["champion"] and "no fashion-mnist champion yet" in fmnist["champion_reason"]
+    assert client.get_model_version_by_alias(
+        "stylecast-gan", "champion-fashion-mnist").version == int(fmnist["model_version"])
+    assert client.get_model_version_by_alias(
+        "stylecast-gan", "champion-items").version == items_champion.version
+
+    week = reported["week"]
+    drawn = cli_json(["concepts", "--week", week, "--trends",
+                      str(home / "forecasts" / f"week={week}" / "trends.csv")], home)
+    table = duckdb.sql(f"select condition, model from read_parquet('{home}/concepts/week="
+                       f"{week}/concepts.parquet')").df()
+    assert drawn["concepts"] == len(table) > 0
+    assert set(table["model"]) == {f"models:/stylecast-gan/{items_champion.version}"}
+    assert table["condition"].str.contains("colour=").any()

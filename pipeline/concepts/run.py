@@ -5,8 +5,9 @@ for, condition, PNG, whether it is flagged and why, the style it lands in and th
 trend call, novelty, nearest real items, too_close), replacing an earlier run of the week.
 Every concept is checked by the metric classifier that scored the generator
 (``gan.realism``); flagged ones stay in the file, with the reason, but not in the design grid.
-Without a ``champion`` the step is skipped with a reason: a week's report must not fail
-because no GAN has been trained yet.
+Without a champion for the home's items (``champion-items``) the step is skipped with a
+reason: a week's report must not fail because no GAN has been trained yet, and a generator
+of another dataset (Fashion-MNIST) never draws the week's concepts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pipeline.concepts import transforms as concepts
 from pipeline.core import catalog, storage
 from pipeline.core.catalog import read_embeddings, read_styles
 from pipeline.core.errors import UnusableInputError
-from pipeline.core.names import CHAMPION_ALIAS, CHAMPION_URI, GAN_MODEL
+from pipeline.core.names import CHAMPION_URI, GAN_MODEL, ITEMS_DATASET, champion_alias
 from pipeline.core.settings import Settings
 from pipeline.embed.transforms import decode_png, embed_images, vectors_of
 from pipeline.styles.transforms import centroids_of
@@ -34,23 +35,24 @@ class Skipped:
 
 
 def champion_or_skip(settings: Settings, model: str):
-    """(generator, vocabulary), or ``Skipped`` when the registry has no champion."""
+    """(the generator, the model it was loaded from), or ``Skipped`` when the registry has
+    no champion for the items."""
     import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
     from gan.inference import load_generator
+    from gan.publish import champion_version
     from pipeline.core.tracking import check_reachable
 
     check_reachable(settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     if model == CHAMPION_URI:
-        try:
-            MlflowClient().get_model_version_by_alias(GAN_MODEL, CHAMPION_ALIAS)
-        except MlflowException:
-            return Skipped(f"no {GAN_MODEL} champion in the registry yet: train one "
-                           "with `stylecast gan train` (or the stylecast_gan_training DAG)")
-    return load_generator(model)  # a PublishedGenerator
+        champion = champion_version(ITEMS_DATASET)
+        if champion is None:
+            return Skipped(f"no {GAN_MODEL} champion for the items in the registry yet "
+                           f"({champion_alias(ITEMS_DATASET)}): train one with `stylecast gan "
+                           "train --dataset items` (or the stylecast_gan_training DAG)")
+        model = f"models:/{GAN_MODEL}/{champion.version}"   # also an older home's alias
+    return load_generator(model), model
 
 
 def run(settings: Settings, week: str, conditions: list[str] | None = None,
@@ -60,10 +62,11 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
 
     from gan.inference import sample
 
-    loaded = champion_or_skip(settings, model)
-    if isinstance(loaded, Skipped):
+    found_model = champion_or_skip(settings, model)
+    if isinstance(found_model, Skipped):
         catalog.CONCEPTS.remove(settings, week)
-        return {"week": week, "skipped": loaded.reason}
+        return {"week": week, "skipped": found_model.reason}
+    loaded, model = found_model
     vocabulary = loaded.vocabulary
     found = read_styles(settings, week)
     trend_frame = (storage.parse_frame(storage.read_input(trends, "trends file"))

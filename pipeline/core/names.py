@@ -4,8 +4,22 @@ GAN_MODEL = "stylecast-gan"
 ENCODER_MODEL = "stylecast-encoder"               # embeds items for the styles
 METRIC_MODEL = "stylecast-metric-classifier"     # judges generators and concepts
 CANDIDATE_ALIAS = "candidate"  # every newly registered generator
-CHAMPION_ALIAS = "champion"    # the generator concepts are drawn from
-CHAMPION_URI = f"models:/{GAN_MODEL}@{CHAMPION_ALIAS}"
+ITEMS_DATASET = "items"        # the home's own ingested catalogue: what the weekly job uses
+# Before each dataset had its own, one ``champion`` alias served every dataset; it is still
+# read (for its own dataset only) so that older registries keep working, and never moved.
+LEGACY_CHAMPION_ALIAS = "champion"
+
+
+def champion_alias(dataset: str) -> str:
+    """The alias of ``dataset``'s best generator: ``champion-items``, ``champion-fashion-mnist``."""
+    return f"champion-{dataset.replace('_', '-')}"
+
+
+def champion_uri(dataset: str) -> str:
+    return f"models:/{GAN_MODEL}@{champion_alias(dataset)}"
+
+
+CHAMPION_URI = champion_uri(ITEMS_DATASET)   # the generator the weekly concepts draw from
 
 # The catalogue encoder's penultimate layer, and so the length of every stored embedding.
 EMBEDDING_DIM = 128
