@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
+.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
 
 setup: $(STAMP) system-packages
 
@@ -98,6 +98,9 @@ lint: setup
 
 benchmark-ingest: setup
 	$(BIN)/python benchmarks/ingest.py
+
+benchmark-drop-poll: setup
+	$(BIN)/python benchmarks/drop_poll.py --out benchmarks/results/drop_poll.md
 
 benchmark-forecast: setup
 	$(BIN)/python benchmarks/forecast.py

@@ -24,6 +24,8 @@ LAYOUT = {
     "quarantine": ("quarantine/abc.parquet", None, "abc"),
     "duplicates": ("duplicates/abc.parquet", None, "abc"),
     "ingest-log": ("ingest-log/abc.json", None, "abc"),
+    "ingest-refusals": ("ingest-refusals/abc.json", None, "abc"),
+    "drop-ledger": ("drop-ledger/abc.json", None, "abc"),
     "embeddings": ("embeddings/week=2025-W14/part-0.parquet", "2025-W14", None),
     "styles": ("styles/week=2025-W14/styles.parquet", "2025-W14", None),
     "memberships": ("styles/week=2025-W14/members.parquet", "2025-W14", None),

@@ -109,9 +109,16 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
     requests: ClassVar[list[str]] = []
     redirect_to = ""
+    unavailable = 0          # answer this many requests with 503 first
 
     def do_GET(self) -> None:
         type(self).requests.append(self.path)
+        if type(self).unavailable > 0:
+            type(self).unavailable -= 1
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/hop":
             self.send_response(302)
             self.send_header("Location", type(self).redirect_to)
@@ -130,7 +137,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web_server():
-    _Recorder.requests = []
+    _Recorder.requests, _Recorder.unavailable = [], 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -156,15 +163,16 @@ def test_remote_images_are_refused_unless_allowed_and_never_from_loopback(
     assert _Recorder.requests == [], "the server must never be asked"
 
 
-def test_redirects_are_judged_again(builder, settings, web_server, monkeypatch):
+@pytest.fixture
+def loopback_is_public(monkeypatch):
     """The test server sits on loopback, which the real check refuses: here it counts as
-    public, so the redirect logic is what is tested. No request leaves this machine."""
+    public. No request leaves this machine."""
     real_check = fetch.public_address
+    monkeypatch.setattr(fetch, "public_address", lambda host, port: "127.0.0.1"
+                        if host == "127.0.0.1" else real_check(host, port))
 
-    def loopback_is_public(host: str, port: int) -> str:
-        return "127.0.0.1" if host == "127.0.0.1" else real_check(host, port)
 
-    monkeypatch.setattr(fetch, "public_address", loopback_is_public)
+def test_redirects_are_judged_again(builder, settings, web_server, loopback_is_public):
     builder.add("direct", f"{web_server}/img.png")
     builder.add("to-private", f"{web_server}/hop")
     manifest = str(builder.write())
@@ -180,6 +188,36 @@ def test_redirects_are_judged_again(builder, settings, web_server, monkeypatch):
     again = ingest.run(manifest, settings=Settings(home=settings.home + "-2", workers=1),
                        allow_remote=allow)
     assert again.by_reason == {"remote_not_allowed": 1}
+
+
+def test_a_server_that_answers_503_then_200_gives_the_image(builder, settings, web_server,
+                                                            loopback_is_public):
+    builder.add("web", f"{web_server}/img.png")
+    manifest = str(builder.write())
+    _Recorder.unavailable = 2
+    summary = ingest.run(manifest, settings=settings, allow_remote=(f"{web_server}/",))
+    assert summary.ingested == 1 and summary.quarantined == 0
+    assert _Recorder.requests == ["/img.png"] * 3, "two 503s, then the image"
+
+
+def test_a_fetch_that_keeps_failing_is_quarantined_as_retryable_and_the_next_ingest_gets_it(
+        builder, settings, web_server, loopback_is_public):
+    builder.add("web", f"{web_server}/img.png")
+    builder.add_good("local")
+    manifest = str(builder.write())
+    allow = (f"{web_server}/",)
+    _Recorder.unavailable = 100
+    first = ingest.run(manifest, settings=settings, allow_remote=allow)
+    assert first.ingested == 1 and first.by_reason == {"remote_unavailable": 1}
+    assert len(_Recorder.requests) == fetch.FETCH_RETRIES + 1
+    message = storage.read_table(settings.path("quarantine"))["message"].to_pylist()[0]
+    assert "HTTP 503 after 4 tries; retried at the next ingest" in message
+    assert "remote_unavailable" in ingest.RETRYABLE_REASONS
+
+    _Recorder.unavailable = 0                  # the host is back: the same manifest again
+    again = ingest.run(manifest, settings=settings, allow_remote=allow)
+    assert again.ingested == 2 and again.quarantined == 0
+    assert storage.read_table(settings.path("items")).num_rows == 2
 
 
 def test_a_prefix_is_cut_at_a_path_boundary():

@@ -19,6 +19,7 @@ Partitionings:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,14 @@ class Dataset:
         """One partition's Parquet file, or None when there is none."""
         try:
             return storage.read_file(self.path(settings, week, key), columns=columns)
+        except FileNotFoundError:
+            return None
+
+    def read_json(self, settings: Settings, week: str | None = None, key: str | None = None
+                  ) -> dict | None:
+        """One partition's JSON record, or None when there is none."""
+        try:
+            return json.loads(storage.read_bytes(self.path(settings, week, key)))
         except FileNotFoundError:
             return None
 
@@ -218,6 +227,16 @@ DUPLICATES = Dataset(
 INGEST_LOG = Dataset(
     "ingest-log", "ingest-log", "{key}.json", "key", writer="ingest", readers=("jobs",),
     description="the summary of the last ingest of each manifest")
+INGEST_REFUSALS = Dataset(
+    "ingest-refusals", "ingest-refusals", "{key}.json", "key", writer="jobs",
+    readers=("jobs",),
+    description="why a dropped manifest could not be ingested at all, so that the ingest DAG "
+                "reports it once instead of at every poll (until the file changes)")
+DROP_LEDGER = Dataset(
+    "drop-ledger", "drop-ledger", "{key}.json", "key", writer="jobs", readers=("jobs",),
+    description="what the ingest DAG has seen in a drop folder (key: the folder's hash): each "
+                "file's size and modification stamp, content key and state, so a poll reads "
+                "only new or changed files")
 EMBEDDINGS = Dataset(
     "embeddings", "embeddings", "part-0.parquet", "week", writer="embed",
     readers=("styles", "concepts"), schema=schemas.EMBEDDINGS,
@@ -286,7 +305,8 @@ REPORTS = Dataset(
                 "img/")
 
 DATASETS: tuple[Dataset, ...] = (
-    MANIFEST_ROOTS, ITEMS, QUARANTINE, DUPLICATES, INGEST_LOG, EMBEDDINGS, STYLES, MEMBERSHIPS,
+    MANIFEST_ROOTS, ITEMS, QUARANTINE, DUPLICATES, INGEST_LOG, INGEST_REFUSALS, DROP_LEDGER,
+    EMBEDDINGS, STYLES, MEMBERSHIPS,
     STYLE_COUNTS, ATTRIBUTE_COUNTS, SERIES, ATTRIBUTE_SHARES, STYLE_SHARES, FORECASTS, TRENDS,
     CALL_GRADES, BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, REPORTS)
 BY_NAME = {d.name: d for d in DATASETS}

@@ -235,6 +235,27 @@ def list_files(root: str, pattern: str = "**/*.parquet") -> list[str]:
     return sorted(prefix + f if not f.startswith(prefix) else f for f in visible)
 
 
+def file_stamps(root: str, patterns: tuple[str, ...]) -> dict[str, str]:
+    """The visible files directly under ``root`` matching any of ``patterns``, each with a
+    stamp (size and modification time, or ETag) that changes when the file does; from the
+    listing alone, no file is opened."""
+    fs, path = filesystem(root)
+    if not fs.exists(path):
+        return {}
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    prefix = "" if isinstance(fs, LocalFileSystem) else f"{protocol}://"
+    stamps = {}
+    for pattern in patterns:
+        for name, info in fs.glob(f"{path.rstrip('/')}/{pattern}", detail=True).items():
+            if name.rsplit("/", 1)[-1].startswith(("_", ".")) or info.get("type") != "file":
+                continue
+            changed = (info.get("ETag") or info.get("etag") or info.get("mtime")
+                       or info.get("LastModified") or info.get("created"))
+            stamps[prefix + name if not name.startswith(prefix) else name] = \
+                f"{info.get('size')}:{changed}"
+    return dict(sorted(stamps.items()))
+
+
 # Week-partitioned datasets live under ``week=<ISO week>/`` folders. Filtering on this
 # partition key skips whole files; a filter on a column inside the files opens every one.
 def in_weeks(weeks: list[str]) -> ds.Expression:

@@ -7,6 +7,11 @@ remote URI is fetched only when one of the allowed prefixes (``--allow-remote``)
 and an http(s) URI never from a loopback, link-local, private or otherwise non-public
 address: each host is resolved and judged before a request is sent, again for every
 redirect, which must itself be allowed.
+
+A fetch that times out, cannot connect or gets 429/5xx is retried with exponential backoff
+(urllib3's ``Retry``, the library requests itself uses); one that still fails is
+quarantined as ``remote_unavailable``, a reason the next ingest of the manifest retries
+(``RETRYABLE_REASONS``), never as a bad row.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ DEFAULT_MAX_BYTES = 50_000_000   # a 50 MB image file is far beyond any catalogu
 HTTP_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 1 << 16
+FETCH_RETRIES = 3              # after the first try: waits of 0.5, 1 and 2 s
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+# Quarantine reasons for faults that may pass: the rows are tried again by the next ingest
+# of the same manifest (the ingest DAG lists such manifests again, a bounded number of times).
+RETRYABLE_REASONS = ("remote_unavailable",)
 
 
 @dataclass(frozen=True)
@@ -113,28 +123,58 @@ def public_address(host: str, port: int) -> str:
     return found[0][4][0]
 
 
+def _session():
+    """A requests session that retries transient faults itself (redirects are ours to judge;
+    a server's Retry-After is not obeyed, so one host cannot stall an ingest for an hour)."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(total=FETCH_RETRIES, connect=FETCH_RETRIES, read=FETCH_RETRIES,
+                  status=FETCH_RETRIES, redirect=False, backoff_factor=0.5,
+                  status_forcelist=RETRY_STATUSES, allowed_methods=("GET",),
+                  raise_on_status=False, respect_retry_after_header=False)
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def _http_get(ref: str, url: str, policy: ReadPolicy) -> bytes:
     import requests
 
-    for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        if not parts.hostname:
-            raise ImageRejected("unreadable_path", f"{url!r}: no host")
-        public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        try:
-            response = requests.get(url, stream=True, allow_redirects=False,
-                                    timeout=policy.timeout_s)
-        except requests.RequestException as err:
-            raise ImageRejected("unreadable_path",
-                                f"{ref!r}: fetch failed ({type(err).__name__})") from None
-        with response:
-            if response.is_redirect:
-                url = urljoin(url, response.headers["location"])
-                _check_allowed(url, policy)
-                continue
-            if response.status_code != 200:
-                raise ImageRejected("unreadable_path", f"{ref!r}: HTTP {response.status_code}")
-            return _bounded_body(ref, response, policy.max_bytes)
+    with _session() as session:
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if not parts.hostname:
+                raise ImageRejected("unreadable_path", f"{url!r}: no host")
+            public_address(parts.hostname,
+                           parts.port or (443 if parts.scheme == "https" else 80))
+            try:
+                response = session.get(url, stream=True, allow_redirects=False,
+                                       timeout=policy.timeout_s)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                raise ImageRejected("remote_unavailable",
+                                    f"{ref!r}: fetch failed after {FETCH_RETRIES + 1} tries "
+                                    f"({type(err).__name__}); retried at the next ingest"
+                                    ) from None
+            except requests.RequestException as err:
+                raise ImageRejected("unreadable_path",
+                                    f"{ref!r}: fetch failed ({type(err).__name__})") from None
+            with response:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers["location"])
+                    _check_allowed(url, policy)
+                    continue
+                if response.status_code in RETRY_STATUSES:
+                    raise ImageRejected("remote_unavailable",
+                                        f"{ref!r}: HTTP {response.status_code} after "
+                                        f"{FETCH_RETRIES + 1} tries; retried at the next ingest")
+                if response.status_code != 200:
+                    raise ImageRejected("unreadable_path",
+                                        f"{ref!r}: HTTP {response.status_code}")
+                return _bounded_body(ref, response, policy.max_bytes)
     raise ImageRejected("unreadable_path", f"{ref!r}: more than {MAX_REDIRECTS} redirects")
 
 

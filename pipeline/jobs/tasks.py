@@ -105,22 +105,25 @@ def _run_exists(name: str | None) -> bool:
 
 @airflow_task
 def new_manifests(drop: str) -> list[str]:
-    """Manifests in the drop folder not ingested yet (by content key)."""
-    from pipeline.core import catalog, layout, storage
+    """Manifests in the drop folder to ingest now (``pipeline.jobs.drop``)."""
+    from pipeline.jobs import drop as drops
 
-    settings = Settings.from_env()
-    found = [f for pattern in ("*.csv", "*.parquet")
-             for f in storage.list_files(drop, pattern)]
-    done = {f for f in found if catalog.INGEST_LOG.exists(
-        settings, key=layout.content_key(storage.read_bytes(f)))}
-    return [f for f in found if f not in done]
+    return drops.new_manifests(Settings.from_env(), drop)
 
 
 @airflow_task
 def ingest_manifest(manifest: str) -> dict:
+    """Ingest one manifest; one that is unusable as a whole is remembered as refused, so the
+    poll reports it once (this task's failure) rather than every 15 minutes."""
     from pipeline import ingest
+    from pipeline.jobs import drop as drops
 
-    return _small(ingest.run(manifest, settings=Settings.from_env()).__dict__)
+    settings = Settings.from_env()
+    try:
+        return _small(ingest.run(manifest, settings=settings).__dict__)
+    except UnusableInputError as err:
+        drops.record_refusal(settings, manifest, str(err))
+        raise
 
 
 def worker_hostname() -> str:

@@ -77,7 +77,5 @@ def write_manifest(frame: pd.DataFrame, out: str, settings: Settings,
 
 def recorded_images_root(settings: Settings, manifest_key: str) -> str | None:
     """The images root a source command recorded for the manifest with this key, if any."""
-    if not catalog.MANIFEST_ROOTS.exists(settings, key=manifest_key):
-        return None
-    record = catalog.MANIFEST_ROOTS.path(settings, key=manifest_key)
-    return json.loads(storage.read_bytes(record))["images_root"]
+    record = catalog.MANIFEST_ROOTS.read_json(settings, key=manifest_key)
+    return record["images_root"] if record else None
