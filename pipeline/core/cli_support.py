@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -16,16 +18,27 @@ from pipeline.core.errors import StyleCastError
 err_console = Console(stderr=True)
 
 
+def fail(err: StyleCastError) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True,
+                      highlight=False)
+    raise typer.Exit(err.exit_code) from None
+
+
 def fails_cleanly(command: Callable) -> Callable:
-    """Unusable input (exit 2) or a failed job (exit 3): one line on stderr, no traceback."""
+    """Unusable input (exit 2), a failed job (exit 3) or a service outage that outlasted the
+    retries (exit 4, worth running again): one line on stderr, no traceback."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except StyleCastError as err:
-            err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True,
-                              highlight=False)
-            raise typer.Exit(err.exit_code) from None
+            fail(err)
+        except Exception as err:  # an outage met outside a tracked run: exit 4, retryable
+            from pipeline.core import tracking
+
+            if not tracking.is_transient(err):
+                raise
+            fail(tracking.outage(err, os.environ.get("MLFLOW_TRACKING_URI", "MLflow")))
     return wrapper
 
 

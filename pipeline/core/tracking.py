@@ -27,6 +27,18 @@ AIRFLOW_CONTEXT_TAGS = {
     "AIRFLOW_CTX_TRY_NUMBER": "airflow.try_number",  # updated when a retry reopens the run
 }
 RUN_KEY_TAG = "stylecast.run_key"
+# MLflow's HTTP client retries failed requests itself, with exponential backoff (urllib3's
+# Retry); its defaults (7 retries, factor 2, 120 s timeouts) wait many minutes before a task
+# hears of an outage. StyleCast's: 4 retries, about 15 s of backoff. The environment wins.
+HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
+                       "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+# MLflow error codes that mean "the service, not the request": worth trying again later.
+TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
+# A database error is transient when the database is busy or unreachable; "unable to open
+# database file" (a wrong path) or a missing table is the setup, and stays unusable input.
+TRANSIENT_DB_WORDS = ("locked", "timeout", "timed out", "could not connect",
+                      "connection refused", "server closed the connection", "lost connection")
 
 
 @functools.cache
@@ -51,8 +63,44 @@ def default_run_key() -> str | None:
     return None
 
 
+def bound_http_retries() -> None:
+    for name, value in HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether an error from MLflow (or what it wraps) is an outage, not a bad request: a
+    connection refused or timed out, a 5xx or 429 once MLflow's own retries are spent, a
+    database that is locked or gone."""
+    import requests
+
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ServiceUnavailable | requests.ConnectionError | requests.Timeout
+                      | ConnectionError | TimeoutError):
+            return True
+        if type(seen).__name__ == "OperationalError" and any(  # SQLAlchemy: busy or gone
+                word in str(seen).lower() for word in TRANSIENT_DB_WORDS):
+            return True
+        if type(seen).__name__ == "MlflowException":
+            code = getattr(seen, "error_code", "")
+            text = str(seen)
+            if code in TRANSIENT_CODES or "Max retries exceeded" in text \
+                    or "failed with timeout" in text or "too many 5" in text.lower():
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def outage(err: BaseException, tracking_uri: str) -> ServiceUnavailable:
+    first = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+    return ServiceUnavailable(f"MLflow at {tracking_uri} failed after retries, so this is "
+                              f"worth running again later: {first}")
+
+
 def check_reachable(tracking_uri: str, timeout_s: float = 5.0) -> None:
     """Fail in seconds, not after MLflow's minutes of HTTP retries, when a server is down."""
+    bound_http_retries()
     if not tracking_uri.startswith(("http://", "https://")):
         return
     import requests
@@ -83,18 +131,25 @@ def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: s
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     try:
         experiment_id = ensure_experiment(settings, experiment)
-    except Exception as err:  # any backend failure means: cannot track, say so up front
+    except Exception as err:  # an outage is retried later; anything else is the setup
+        if is_transient(err):
+            raise outage(err, settings.mlflow_tracking_uri) from err
         raise UnusableInputError(f"MLflow tracking store {settings.mlflow_tracking_uri} "
                                  f"is unusable: {type(err).__name__}: {err}") from None
     run_key = run_key or default_run_key()
     tags = {"stylecast.git_commit": git_commit(), "stylecast.input_hash": input_hash,
             **airflow_tags(), **({RUN_KEY_TAG: run_key} if run_key else {})}
-    existing = run_id or (_run_with_key(experiment_id, run_key) if run_key else None)
-    with mlflow.start_run(run_id=existing, run_name=None if existing else run_name,
-                          tags=tags) as run:
-        if existing is None:
-            mlflow.log_params({k: str(v) for k, v in params.items()})
-        yield run
+    try:
+        existing = run_id or (_run_with_key(experiment_id, run_key) if run_key else None)
+        with mlflow.start_run(run_id=existing, run_name=None if existing else run_name,
+                              tags=tags) as run:
+            if existing is None:
+                mlflow.log_params({k: str(v) for k, v in params.items()})
+            yield run
+    except Exception as err:  # the server went away mid-run: the job can be run again
+        if is_transient(err) and not isinstance(err, ServiceUnavailable):
+            raise outage(err, settings.mlflow_tracking_uri) from err
+        raise
 
 
 def ensure_experiment(settings: Settings, name: str) -> str:
