@@ -3,7 +3,9 @@
 Manual trigger only, with validated parameters (an invalid trigger is refused before any
 task runs). The training task goes to the ``gpu`` queue and the ``gpu`` pool (one slot by
 default), so a Celery worker on a GPU node picks it up; with a local executor it runs on
-whatever device the machine has. A retried task resumes its checkpoint.
+whatever device the machine has. A retried task resumes its checkpoint. A generator that
+beats its dataset's champion is promoted (``champion-<dataset>``) and published as the
+``stylecast_gan_champion`` asset; a failed task is notified (``pipeline.jobs.notify``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from pipeline.jobs.assets import CHAMPION
+from pipeline.jobs.notify import StyleCastNotifier
+
 DEFAULT_ARGS = {"owner": "stylecast", "retries": 1, "retry_delay": timedelta(minutes=1),
-                "retry_exponential_backoff": True}
+                "retry_exponential_backoff": True,
+                "on_failure_callback": StyleCastNotifier("failure")}
 
 
 @dag(
@@ -49,7 +55,21 @@ def stylecast_gan_training():
         return train_gan(params["dataset"], params["preset"], params["max_kimg"],
                          params["conditions"], params["seed"], params["max_minutes"])
 
-    train()
+    @task.short_circuit(execution_timeout=timedelta(minutes=1))
+    def promoted(summary: dict) -> bool:
+        return bool(summary.get("champion"))
+
+    @task(outlets=[CHAMPION], execution_timeout=timedelta(minutes=1))
+    def publish_champion(summary: dict, params=None, outlet_events=None) -> dict:
+        from pipeline.core.names import champion_alias
+
+        champion = {"dataset": params["dataset"], "version": summary.get("model_version"),
+                    "alias": champion_alias(params["dataset"])}
+        outlet_events[CHAMPION].extra = champion
+        return champion
+
+    summary = train()
+    promoted(summary) >> publish_champion(summary)
 
 
 stylecast_gan_training()

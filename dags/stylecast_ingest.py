@@ -4,8 +4,9 @@ Every 15 minutes (and by hand with ``{"drop": ...}``): one mapped task per new m
 (dynamic task mapping), each idempotent (re-ingesting a manifest replaces its rows), at most
 ``INGEST_SLOTS`` at once. Concurrent ingests are safe whatever the parallelism: their
 commit steps take turns under a lock held in the store. Emits the ``stylecast_items``
-asset, so data-aware DAGs can follow new items. The weekly report (Mondays 06:00 UTC)
-reports on what had landed by its start: a manifest dropped before 05:45 is in it.
+asset with the weeks each ingest wrote (``pipeline.jobs.assets``): the weekly report
+follows it to rebuild a week already reported when late items land in it. The Monday
+report (06:00 UTC) covers what had landed by its start: a manifest dropped before 05:45.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-ITEMS = Asset(name="stylecast_items", uri="stylecast://items")
+from pipeline.jobs.assets import ITEMS
+from pipeline.jobs.notify import StyleCastNotifier
+
 DEFAULT_ARGS = {"owner": "stylecast", "retries": 2, "retry_delay": timedelta(seconds=30),
-                "retry_exponential_backoff": True}
+                "retry_exponential_backoff": True,
+                "on_failure_callback": StyleCastNotifier("failure")}
 EVERY_15_MINUTES = "*/15 * * * *"
 INGEST_SLOTS = 4  # decoding is CPU-bound: more ingests at once than that only queue
 DROP = os.environ.get("STYLECAST_DROP") or (
@@ -46,10 +50,13 @@ def stylecast_ingest():
 
     @task(outlets=[ITEMS], execution_timeout=timedelta(hours=2), multiple_outputs=False,
           max_active_tis_per_dagrun=INGEST_SLOTS)
-    def ingest(manifest: str) -> dict:
+    def ingest(manifest: str, outlet_events=None) -> dict:
         from pipeline.jobs.tasks import ingest_manifest
 
-        return ingest_manifest(manifest)
+        summary = ingest_manifest(manifest)
+        outlet_events[ITEMS].extra = {"manifest": manifest, "weeks": summary.pop("weeks"),
+                                      "ingested": summary.get("ingested")}
+        return summary
 
     ingest.expand(manifest=find_new())
 

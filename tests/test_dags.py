@@ -11,8 +11,11 @@ import time
 
 import pytest
 from _support.airflow_local import REPO, airflow, dags_test, environment, prepare, succeeded
+from airflow.sdk import DeadlineReference
 from helpers import cli_json, copy_home
+from receivers import mail_text, notify_env, smtp_server, webhook_server
 
+from pipeline.jobs.notify import StyleCastNotifier
 from pipeline.jobs.tasks import airflow_task
 
 DAG_IDS = {"stylecast_ingest", "stylecast_weekly_report", "stylecast_gan_training"}
@@ -37,10 +40,27 @@ def test_dagbag_imports_cleanly_with_owner_tags_and_retries():
     train = gan.get_task("train")
     assert (train.queue, train.pool) == ("gpu", "gpu")
     weekly = bag.dags["stylecast_weekly_report"]
-    assert weekly.schedule == "0 6 * * 1" and weekly.max_active_runs == 1
+    assert weekly.timetable.timetable.expression == "0 6 * * 1" and weekly.max_active_runs == 1
+    assert weekly.timetable.asset_condition.name == "stylecast_items", \
+        "a week already reported is rebuilt when late items land"
+    assert weekly.deadline and weekly.deadline[0].reference == \
+        DeadlineReference.DAGRUN_QUEUED_AT, "a late Monday run is announced"
+    report = weekly.get_task("report")
+    assert [o.name for o in report.outlets] == ["stylecast_weekly_report"]
+    assert _notifies(report.on_success_callback, "report")
+    assert [o.name for o in gan.get_task("publish_champion").outlets] == [
+        "stylecast_gan_champion"]
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            assert _notifies(task.on_failure_callback, "failure"), (dag.dag_id, task.task_id)
     order = [t.task_id for t in weekly.topological_sort()]
     assert order == ["resolve_week", "embed", "styles", "series", "forecast", "concepts",
                      "report"]
+
+
+def _notifies(callbacks, event: str) -> bool:
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    return any(isinstance(c, StyleCastNotifier) and c.event == event for c in callbacks)
 
 
 def test_parsing_dag_files_imports_neither_torch_nor_pandas_and_is_fast():
@@ -178,20 +198,51 @@ def test_weekly_dag_runs_end_to_end_and_backfills_each_week_into_its_own_partiti
 
 
 @pytest.mark.integration
-def test_weekly_dag_without_a_gan_champion_still_reports(airflow_env, tmp_path):
+def test_weekly_dag_without_a_gan_champion_still_reports_and_announces_the_report(
+        airflow_env, tmp_path):
     from mlflow.tracking import MlflowClient
 
     home = copy_home({"home": airflow_env["home"]}, tmp_path / "home")
     MlflowClient(f"sqlite:///{home / 'mlflow.db'}").delete_registered_model_alias(
         "stylecast-gan", "champion-items")
-    env = environment(tmp_path / "airflow-home", home)
-    prepare(env)
     week = airflow_env["store"]["weeks"][-3]
-    done = dags_test(env, "stylecast_weekly_report", {"week": week})
+    with smtp_server() as smtp, webhook_server() as hook:
+        env = environment(tmp_path / "airflow-home", home, **notify_env(smtp, hook),
+                          STYLECAST_REPORT_URL="https://reports.example.org/stylecast/")
+        prepare(env)
+        done = dags_test(env, "stylecast_weekly_report", {"week": week})
     assert succeeded(done), done.stdout[-3000:]
     assert "concepts skipped for" in done.stdout + done.stderr
     report = json.loads((home / "reports" / week / "report.json").read_text())
     assert report["concepts"]["items"] == [] and "champion" in report["concepts"]["note"]
+
+    summary = (home / "reports" / week / "summary.md").read_text()
+    page = f"https://reports.example.org/stylecast/{week}/index.html"
+    assert len(smtp.received) == 1 and len(hook.received) == 1, "one report, one message each"
+    mail, call = smtp.received[0], hook.received[0]
+    assert week in mail["Subject"] and mail["X-Envelope-To"] == "analyst@example.org"
+    first_line = summary.strip().splitlines()[0]
+    assert first_line.replace("&", "&amp;") in mail_text(mail) and page in mail_text(mail)
+    assert call["event"] == "report" and call["week"] == week
+    assert call["text"].startswith(summary.strip()) and call["links"]["url"] == page
+    assert call["links"]["page"] == str(home / "reports" / week / "index.html")
+
+
+@pytest.mark.integration
+def test_a_failing_task_sends_one_email_and_one_webhook_call(airflow_env, tmp_path):
+    with smtp_server() as smtp, webhook_server() as hook:
+        env = {**airflow_env["env"], "STYLECAST_HOME": str(tmp_path / "no-such-home"),
+               **notify_env(smtp, hook)}
+        done = dags_test(env, "stylecast_weekly_report", {"week": "2026-W05"})
+    assert not succeeded(done)
+    assert len(smtp.received) == 1 and len(hook.received) == 1, \
+        "unusable input fails for good: one failure, one message per channel"
+    call = hook.received[0]
+    assert call["event"] == "failure" and call["dag_id"] == "stylecast_weekly_report"
+    assert call["task_id"] == "embed" and call["reason"].startswith("UnusableInputError: no items")
+    assert "run stylecast ingest first" in call["text"] and "/tasks/embed" in call["log_url"]
+    assert "failed: stylecast_weekly_report.embed" in smtp.received[0]["Subject"]
+    assert "run stylecast ingest first" in mail_text(smtp.received[0])
 
 
 @pytest.mark.integration

@@ -42,9 +42,14 @@ def airflow_task(function: Callable) -> Callable:
 
 
 @airflow_task
-def report_week(logical_date: str | None, requested: str | None = None) -> str:
-    """The ISO week a run reports on: the requested one, else the last complete week before
-    the run's logical date (Monday 06:00 of week W+1 reports on week W)."""
+def report_week(logical_date: str | None, requested: str | None = None,
+                late_weeks: list[str] | None = None) -> str:
+    """The ISO week a run reports on: the requested one; for a run triggered by new items
+    (``late_weeks``: the weeks they landed in), the newest of those weeks that already has a
+    report, else nothing to do (the Monday run will cover them); else the last complete
+    week before the run's logical date (Monday 06:00 of week W+1 reports on week W)."""
+    if late_weeks is not None and not requested:
+        return _reported_week(late_weeks)
     if requested:
         try:
             parse_week(requested)
@@ -54,6 +59,20 @@ def report_week(logical_date: str | None, requested: str | None = None) -> str:
     moment = datetime.fromisoformat(logical_date) if logical_date else datetime.now()
     monday = moment.date() - timedelta(days=moment.weekday())
     return iso_week(monday - timedelta(days=1))
+
+
+def _reported_week(weeks: list[str]) -> str:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from pipeline.core.catalog import REPORTS
+
+    settings = Settings.from_env()
+    reported = [w for w in weeks if REPORTS.exists(settings, w)]
+    if not reported:
+        raise AirflowSkipException(f"new items only for weeks not reported yet "
+                                   f"({', '.join(weeks[-3:]) or 'none'}): the Monday run "
+                                   "reports them")
+    return reported[-1]
 
 
 @airflow_task
@@ -114,13 +133,15 @@ def new_manifests(drop: str) -> list[str]:
 @airflow_task
 def ingest_manifest(manifest: str) -> dict:
     """Ingest one manifest; one that is unusable as a whole is remembered as refused, so the
-    poll reports it once (this task's failure) rather than every 15 minutes."""
+    poll reports it once (this task's failure) rather than every 15 minutes. The summary
+    keeps every week written (``weeks``), which the items asset's event carries."""
     from pipeline import ingest
     from pipeline.jobs import drop as drops
 
     settings = Settings.from_env()
     try:
-        return _small(ingest.run(manifest, settings=settings).__dict__)
+        summary = ingest.run(manifest, settings=settings)
+        return {**_small(summary.__dict__), "weeks": list(summary.weeks)}
     except UnusableInputError as err:
         drops.record_refusal(settings, manifest, str(err))
         raise
