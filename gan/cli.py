@@ -8,20 +8,28 @@ from typing import Annotated
 
 import typer
 
-from pipeline.core.cli_support import fails_cleanly
+from gan.config import DATASETS, ENCODER_PRESETS, PRESETS
+from pipeline.core.choices import choice, value
+from pipeline.core.cli_support import fails_cleanly, progress_bar
+from pipeline.core.device import DEVICE_CHOICES
 from pipeline.core.names import champion_uri
 
-Dataset = Annotated[str, typer.Option(help="fashion-mnist (28x28 grey) or items (64x64 RGB "
-                                            "from the ingested store).")]
-Preset = Annotated[str, typer.Option(help="baby (seconds, CPU), small (CPU) or full (GPU).")]
-EncoderPreset = Annotated[str, typer.Option(help="baby (seconds, CPU), quick (a minute, CPU), "
-                                                 "small (CPU) or full (GPU).")]
+DatasetChoice = choice("Dataset", DATASETS)
+PresetChoice = choice("Preset", PRESETS)
+EncoderPresetChoice = choice("EncoderPreset", ENCODER_PRESETS)
+DeviceChoice = choice("Device", DEVICE_CHOICES)
+Dataset = Annotated[DatasetChoice, typer.Option(help="fashion-mnist (28x28 grey) or items "
+                                                      "(64x64 RGB from the ingested store).")]
+Preset = Annotated[PresetChoice, typer.Option(help="baby (seconds, CPU), small (CPU) or full "
+                                                    "(GPU).")]
+EncoderPreset = Annotated[EncoderPresetChoice, typer.Option(
+    help="baby (seconds, CPU), quick (a minute, CPU), small (CPU) or full (GPU).")]
 
 
 @fails_cleanly
 def gan_train(
-    dataset: Dataset = "fashion-mnist",
-    preset: Preset = "small",
+    dataset: Dataset = DatasetChoice("fashion-mnist"),
+    preset: Preset = PresetChoice("small"),
     config: Annotated[Path | None, typer.Option(help="JSON/YAML overriding the preset.")] = None,
     max_kimg: Annotated[float | None, typer.Option(help="Stop after this many thousand "
                                                         "images.")] = None,
@@ -29,7 +37,8 @@ def gan_train(
     attributes: Annotated[str | None, typer.Option(
         help="items: comma-separated condition attributes (default: the category and the "
              "colour attribute, e.g. articleType,baseColour).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    device: Annotated[DeviceChoice | None, typer.Option(
+        help="Where to train (default: $STYLECAST_DEVICE, else auto).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue this run (name or folder).")]
     = None,
@@ -43,10 +52,11 @@ def gan_train(
     from pipeline.core.settings import Settings
 
     settings = Settings.from_env()
-    summary = train_gan(settings, dataset, preset, config, resume, run_name, max_kimg=max_kimg,
-                        max_minutes=max_minutes, seed=seed,
-                        device=device or (settings.device if settings.device != "auto"
-                                          else None),
+    with progress_bar("gan train") as progress:
+        summary = train_gan(settings, value(dataset), value(preset), config, resume, run_name,
+                            progress, max_kimg=max_kimg, max_minutes=max_minutes, seed=seed,
+                        device=value(device) or (settings.device if settings.device != "auto"
+                                                 else None),
                         attributes=tuple(attributes.split(",")) if attributes else None)
     typer.echo(json.dumps(summary))
 
@@ -57,9 +67,9 @@ def gan_sample(
     model: Annotated[str | None, typer.Option(
         help="models:/..., runs:/... or a generator.pt (default: --dataset's champion).")]
     = None,
-    dataset: Annotated[str, typer.Option(help="Whose champion to sample when no --model is "
-                                              "given: fashion-mnist or items.")]
-    = "fashion-mnist",
+    dataset: Annotated[DatasetChoice, typer.Option(
+        help="Whose champion to sample when no --model is given.")]
+    = DatasetChoice("fashion-mnist"),
     condition: Annotated[str, typer.Option(help="e.g. 'articleType=Dresses,baseColour=Red'; "
                                                 "attributes left out are unknown.")] = "",
     n: Annotated[int, typer.Option(help="Number of images.")] = 64,
@@ -69,14 +79,18 @@ def gan_sample(
     from gan.run import sample_command
     from pipeline.core.settings import Settings
 
-    typer.echo(json.dumps(sample_command(Settings.from_env(), model or champion_uri(dataset),
+    typer.echo(json.dumps(sample_command(Settings.from_env(), model or champion_uri(value(dataset)),
                                          condition, n, out, seed)))
 
 
 @fails_cleanly
-def encoder_train(dataset: Dataset = "fashion-mnist", preset: EncoderPreset = "small") -> None:
+def encoder_train(dataset: Dataset = DatasetChoice("fashion-mnist"),
+                  preset: EncoderPreset = EncoderPresetChoice("small")) -> None:
     """Train the catalogue classifier; register it as stylecast-encoder (alias = dataset)."""
     from gan.run import train_encoder_command
     from pipeline.core.settings import Settings
 
-    typer.echo(json.dumps(train_encoder_command(Settings.from_env(), dataset, preset)))
+    with progress_bar("encoder train") as progress:
+        summary = train_encoder_command(Settings.from_env(), value(dataset), value(preset),
+                                        progress)
+    typer.echo(json.dumps(summary))

@@ -17,6 +17,8 @@ import yaml
 
 from pipeline.core.errors import UnusableInputError
 
+DATASETS = ("fashion-mnist", "items")
+ENCODER_PRESETS = ("baby", "quick", "small", "full")   # gan.encoder.PRESETS, less "metric"
 PRESETS: dict[str, dict[str, object]] = {
     "baby": {"z_dim": 16, "g_width": 8, "d_width": 8, "batch_size": 16, "max_kimg": 0.128,
              "tick_kimg": 0.032, "limit_images": 512, "metric_samples": 256},

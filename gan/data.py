@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from gan.conditioning import Vocabulary
+from gan.config import DATASETS
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.settings import Settings
 
-DATASETS = ("fashion-mnist", "items")
 MAX_VALUES_PER_ATTRIBUTE = 200
 MIN_LABELLED_ITEMS = 100
 # The attributes the trend series are most often about, as catalogues spell them.

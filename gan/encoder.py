@@ -182,11 +182,13 @@ def train(train_set: ImageSet, test_set: ImageSet, preset_name: str = "small", s
         optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
         steps = chosen.epochs * max(1, len(train_set) // batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps)
-        for _ in range(steps):
-            _train_step(model, optimiser, train_set, batch_size, rng)
+        if progress:
+            progress.start(steps)
+        for step in range(1, steps + 1):
+            loss = _train_step(model, optimiser, train_set, batch_size, rng)
             scheduler.step()
             if progress:
-                progress.advance()
+                progress.update(step, f"loss {loss:.3f}")
     trained = TrainedEncoder(model.eval(), train_set.vocabulary, train_set.name, {})
     trained.test_accuracy = accuracy(trained, test_set)
     trained.history = history
@@ -194,7 +196,7 @@ def train(train_set: ImageSet, test_set: ImageSet, preset_name: str = "small", s
 
 
 def _train_step(model: Encoder, optimiser: torch.optim.Optimizer, data: ImageSet,
-                batch_size: int, rng: torch.Generator) -> None:
+                batch_size: int, rng: torch.Generator) -> float:
     model.train()
     index = torch.randint(len(data), (batch_size,), generator=rng)
     images, labels = to_float(data.images[index]), data.labels[index]
@@ -205,6 +207,7 @@ def _train_step(model: Encoder, optimiser: torch.optim.Optimizer, data: ImageSet
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     optimiser.step()
+    return float(loss)
 
 
 def _train_until_converged(model: Encoder, data: ImageSet, max_epochs: int, batch_size: int,

@@ -30,13 +30,23 @@ from pipeline.core.settings import Settings, cache_dir, is_local, local_path
 from pipeline.core.tracking import check_reachable, mlflow_run
 
 GAN_EXPERIMENT = "stylecast-gan"
+ENCODER_EXPERIMENT = "stylecast-encoder"   # its runs compare with each other, not with GANs
 
 
 class MlflowTracker:
+    """Each tick's metrics to MLflow, and to a progress bar when a terminal shows one."""
+
+    def __init__(self, progress=None) -> None:
+        self.progress = progress
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         import mlflow
 
         mlflow.log_metrics(metrics, step=step)
+        if self.progress is not None:
+            self.progress.update(step, f"loss D {metrics['loss_d']:.3f} G "
+                                       f"{metrics['loss_g']:.3f}, "
+                                       f"{metrics['images_per_second']:.0f} img/s")
 
     def log_image(self, image, name: str) -> None:
         import mlflow
@@ -96,7 +106,10 @@ def _new_run(settings: Settings, cfg: TrainConfig, run_name: str | None) -> Path
 
 
 def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path | None,
-              resume: str | None, run_name: str | None, **overrides: object) -> dict:
+              resume: str | None, run_name: str | None, progress=None,
+              **overrides: object) -> dict:
+    """Train, score, register and maybe promote one generator. ``progress``: a
+    ``cli_support.ProgressBar`` shown on a terminal (steps, ETA, current losses)."""
     if _rank() == 0:
         check_reachable(settings.mlflow_tracking_uri)
     run_dir = _run_dir(settings, resume) if resume else None
@@ -122,7 +135,10 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         if train.left_out:
             mlflow.set_tag("stylecast.conditions_left_out",
                            "; ".join(f"{a}: {why}" for a, why in train.left_out))
-        result = training_loop(cfg, run_dir, train, MlflowTracker(), resume=bool(resume))
+        if progress is not None:
+            progress.start(cfg.max_steps)
+        result = training_loop(cfg, run_dir, train, MlflowTracker(progress),
+                               resume=bool(resume))
         nets = load_trained(cfg, train, run_dir)
         judge, judge_version = ensure_metric_classifier(
             cfg.dataset, train, test, "baby" if cfg.preset == "baby" else "metric", run_dir)
@@ -152,7 +168,8 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
             **{k: round(v, 4) for k, v in scores.items()}}
 
 
-def train_encoder_command(settings: Settings, dataset: str, preset: str) -> dict:
+def train_encoder_command(settings: Settings, dataset: str, preset: str,
+                          progress=None) -> dict:
     encoder_preset(preset)  # an unknown name fails before minutes of loading
     check_reachable(settings.mlflow_tracking_uri)
     train = load(dataset, "train", settings)
@@ -160,11 +177,11 @@ def train_encoder_command(settings: Settings, dataset: str, preset: str) -> dict
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = runs_root(settings).parent / "encoders" / f"{dataset}-{preset}-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    with mlflow_run(settings, GAN_EXPERIMENT, run_dir.name, data_hash(train),
+    with mlflow_run(settings, ENCODER_EXPERIMENT, run_dir.name, data_hash(train),
                     {"dataset": dataset, "preset": preset, "job": "encoder"}) as run:
         import mlflow
 
-        trained = train_encoder(train, test, preset)
+        trained = train_encoder(train, test, preset, progress=progress)
         mlflow.log_metrics({f"test_accuracy.{k}": v for k, v in trained.test_accuracy.items()})
         version = publish.log_encoder(trained, run_dir)
     return {"dataset": dataset, "model_version": version, "alias": publish.alias_for(dataset),

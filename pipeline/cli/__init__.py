@@ -21,14 +21,16 @@ from pipeline.cli import (
     styles,
 )
 
+HELP = {"help_option_names": ["-h", "--help"]}  # -h is help, everywhere, and only help
 app = typer.Typer(
     help="StyleCast: fashion trend forecasting from runway, catalogue and street-style data.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
+    context_settings=HELP,
 )
 
 
 def _group(name: str, help_text: str) -> typer.Typer:
-    group = typer.Typer(help=help_text, no_args_is_help=True)
+    group = typer.Typer(help=help_text, no_args_is_help=True, context_settings=HELP)
     app.add_typer(group, name=name)
     return group
 
@@ -52,8 +54,8 @@ app.command()(concepts.concepts)
 app.command()(report.report)
 runs_app = _group("runs", "MLflow runs: compare the latest runs of an experiment.")
 runs_app.command("compare")(runs.runs_compare)
-app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.forecast)
-app.command(context_settings=forecasting_cli.EXTRA_LEVELS)(forecasting_cli.backtest)
+app.command(context_settings={**HELP, **forecasting_cli.EXTRA_LEVELS})(forecasting_cli.forecast)
+app.command(context_settings={**HELP, **forecasting_cli.EXTRA_LEVELS})(forecasting_cli.backtest)
 app.command()(home.check)
 app.command()(home.info)
 

@@ -7,17 +7,19 @@ from typing import Annotated
 
 import typer
 
+from pipeline.core.choices import choice
 from pipeline.core.cli_support import fails_cleanly
 from pipeline.core.errors import UnusableInputError
+
+ReportFormat = choice("ReportFormat", ("html", "md"))
 
 
 @fails_cleanly
 def report(
     week: Annotated[str, typer.Option(help="ISO week, e.g. 2025-W14.")],
-    output_format: Annotated[str, typer.Option("--format", help="html (writes reports/W/ and "
-                                                               "prints a JSON summary) or md "
-                                                               "(also prints the Markdown "
-                                                               "summary).")] = "html",
+    output_format: Annotated[ReportFormat, typer.Option(
+        "--format", help="html (writes reports/W/ and prints a JSON summary) or md (also "
+                         "prints the Markdown summary).")] = ReportFormat("html"),
     track: Annotated[bool, typer.Option(help="Log the report to MLflow (stylecast-report).")]
     = True,
 ) -> None:
@@ -26,15 +28,13 @@ def report(
     from pipeline.core.weeks import parse_week
     from pipeline.report.run import build_report, summary_markdown
 
-    if output_format not in ("html", "md"):
-        raise UnusableInputError(f"--format must be html or md, not {output_format!r}")
     try:
         parse_week(week)
     except ValueError as err:
         raise UnusableInputError(str(err)) from None
     settings = Settings.from_env()
     summary = build_report(settings, week, track)
-    if output_format == "md":
+    if output_format.value == "md":
         typer.echo(summary_markdown(settings, week), nl=False)
     else:
         typer.echo(json.dumps(summary))

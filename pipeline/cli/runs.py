@@ -6,8 +6,12 @@ from typing import Annotated
 
 import typer
 
+from pipeline.core.choices import choice
 from pipeline.core.cli_support import fails_cleanly
 from pipeline.core.errors import UnusableInputError
+from pipeline.core.runs import RUN_STATUSES
+
+RunStatus = choice("RunStatus", RUN_STATUSES)
 
 
 @fails_cleanly
@@ -16,17 +20,26 @@ def runs_compare(
     last: Annotated[int, typer.Option(help="How many of the latest runs.")] = 5,
     metric: Annotated[str | None, typer.Option(help="Only metrics whose name contains this.")]
     = None,
+    where: Annotated[str | None, typer.Option(
+        help="Only runs matching this MLflow filter, e.g. \"params.dataset = 'items'\" or "
+             "\"metrics.mase < 1\".")] = None,
+    status: Annotated[RunStatus, typer.Option(help="Only runs in this state.")]
+    = RunStatus("any"),
+    since: Annotated[str | None, typer.Option(help="Only runs started on or after this date "
+                                                   "(YYYY-MM-DD, UTC).")] = None,
 ) -> None:
     """Print the latest runs of an experiment side by side: params and metrics per run."""
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.core.runs import comparison, last_runs
+    from pipeline.core.runs import comparison, last_runs, run_filter
     from pipeline.core.settings import Settings
 
     if last < 1:
         raise UnusableInputError("--last must be at least 1")
-    headers, rows = comparison(last_runs(Settings.from_env(), experiment, last), metric)
+    runs = last_runs(Settings.from_env(), experiment, last,
+                     run_filter(where, status.value, since))
+    headers, rows = comparison(runs, metric)
     table = Table(title=f"{experiment}: last {len(headers) - 1} runs")
     table.add_column(headers[0], justify="left", no_wrap=True)
     for header in headers[1:]:

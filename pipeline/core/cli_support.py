@@ -24,6 +24,22 @@ def fail(err: StyleCastError) -> NoReturn:
     raise typer.Exit(err.exit_code) from None
 
 
+def worker_count(workers: int | None, old_name: int | None, default: int) -> int:
+    """``--workers`` (every command's name for a worker count), or the old ``--jobs`` it
+    replaced, else ``$STYLECAST_WORKERS``, else ``default``."""
+    from pipeline.core.errors import UnusableInputError
+
+    if workers is not None and old_name is not None and workers != old_name:
+        raise UnusableInputError(f"--workers {workers} and --jobs {old_name} disagree: --jobs "
+                                 "is the old name of --workers, give only --workers")
+    count = workers if workers is not None else old_name
+    if count is None:
+        count = int(os.environ.get("STYLECAST_WORKERS") or default)
+    if count < 1:
+        raise UnusableInputError(f"--workers must be at least 1, got {count}")
+    return count
+
+
 def fails_cleanly(command: Callable) -> Callable:
     """Unusable input (exit 2), a failed job (exit 3) or a service outage that outlasted the
     retries (exit 4, worth running again): one line on stderr, no traceback."""
@@ -47,7 +63,7 @@ class ProgressBar:
 
     def __init__(self, bar: Progress, description: str) -> None:
         self._bar = bar
-        self._task = bar.add_task(description, total=None)
+        self._task = bar.add_task(description, total=None, status="")
 
     def start(self, total: int) -> None:
         self._bar.update(self._task, total=total)
@@ -55,11 +71,15 @@ class ProgressBar:
     def advance(self, n: int = 1) -> None:
         self._bar.advance(self._task, n)
 
+    def update(self, completed: int, status: str = "") -> None:
+        """Where a job stands (the ETA follows from it) and what it is doing: losses..."""
+        self._bar.update(self._task, completed=completed, status=status)
+
 
 @contextlib.contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressBar]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
+               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
     with Progress(*columns, console=err_console, transient=True,
                   disable=not err_console.is_terminal) as bar:
         progress = ProgressBar(bar, description)

@@ -14,8 +14,27 @@ from pipeline.core.errors import UnusableInputError
 from pipeline.core.settings import Settings
 from pipeline.core.tracking import check_reachable
 
+RUN_STATUSES = ("any", "finished", "failed", "running", "killed")
 
-def last_runs(settings: Settings, experiment: str, last: int) -> list:
+
+def run_filter(where: str | None, status: str = "any", since: str | None = None) -> str:
+    """One MLflow search filter from ``runs compare``'s options."""
+    clauses = [where.strip()] if where and where.strip() else []
+    if status != "any":
+        clauses.append(f"attributes.status = '{status.upper()}'")
+    if since:
+        try:
+            start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+        except ValueError:
+            raise UnusableInputError(f"--since takes a date such as 2026-01-31, got "
+                                     f"{since!r}") from None
+        clauses.append(f"attributes.start_time >= {int(start.timestamp() * 1000)}")
+    return " and ".join(clauses)
+
+
+def last_runs(settings: Settings, experiment: str, last: int, where: str = "") -> list:
+    """The latest ``last`` runs of an experiment matching ``where`` (MLflow's search syntax,
+    e.g. ``params.dataset = 'items' and metrics.mase < 1``)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -26,10 +45,19 @@ def last_runs(settings: Settings, experiment: str, last: int) -> list:
     if found is None:
         names = ", ".join(e.name for e in client.search_experiments()) or "none"
         raise UnusableInputError(f"no MLflow experiment {experiment!r} (there are: {names})")
-    runs = client.search_runs([found.experiment_id], order_by=["attribute.start_time DESC"],
-                              max_results=last)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        runs = client.search_runs([found.experiment_id], where,
+                                  order_by=["attribute.start_time DESC"], max_results=last)
+    except MlflowException as err:
+        if err.error_code != "INVALID_PARAMETER_VALUE":
+            raise
+        raise UnusableInputError(f"bad run filter {where!r}: {str(err).splitlines()[0]} (e.g. "
+                                 "--where \"params.dataset = 'items'\")") from None
     if not runs:
-        raise UnusableInputError(f"experiment {experiment!r} has no runs yet")
+        raise UnusableInputError(f"experiment {experiment!r} has no runs yet" if not where
+                                 else f"no run of {experiment!r} matches {where}")
     return runs
 
 
