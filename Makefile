@@ -7,8 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stylecast-installed
-# The CPU build of torch; a GPU image installs its own CUDA build before the project.
+# torch from pip's configured index: on a normal machine that is PyPI, whose Linux wheel is
+# the CUDA build (several GB with its nvidia-* libraries). For the CPU build (about 200 MB):
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 FMNIST_DEB_DIR := /usr/share/datasets/fashion-mnist
 export STYLECAST_HOME ?= $(CURDIR)/stylecast-home
 DEMO_DROP := $(STYLECAST_HOME)/drops/simulated-fashion-mnist
@@ -16,13 +19,14 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
+.PHONY: setup demo test test-fast lint docs clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
 
 setup: $(STAMP) system-packages
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)" $(QUIET_PIP)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)" \
+		$(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)") $(QUIET_PIP)
 	@$(BIN)/pip install -q -e ".[dev,s3]" $(QUIET_PIP)
 	@touch $@
 
@@ -86,7 +90,7 @@ demo: setup
 	@echo "Compare: $(BIN)/stylecast runs compare --experiment stylecast-forecast --last 5"
 	@echo "Airflow log of the run: $(AIRFLOW_DEMO_HOME)/weekly-report.log"
 
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Everything but the integration tests (Airflow, MLflow servers, databases, training runs
@@ -97,6 +101,10 @@ test-fast: lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# The documentation site (mkdocs-material), strict: a broken link or anchor fails it.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 benchmark-ingest: setup
 	$(BIN)/python benchmarks/ingest.py
@@ -120,7 +128,7 @@ benchmark-embed: setup
 	$(BIN)/python benchmarks/embed.py
 
 clean:
-	rm -rf $(VENV) stylecast-home .pytest_cache
+	rm -rf $(VENV) stylecast-home .pytest_cache site
 
 # About 50 minutes on 2 cores to build the stores (1M items, first embedding included), then
 # about 25 to measure: see benchmarks/weekly_scale.py.
