@@ -59,12 +59,11 @@ def stylecast_gan_training():
     def promoted(summary: dict) -> bool:
         return bool(summary.get("champion"))
 
-    @task(outlets=[CHAMPION], execution_timeout=timedelta(minutes=1))
+    @task(outlets=[CHAMPION], execution_timeout=timedelta(minutes=1), multiple_outputs=False)
     def publish_champion(summary: dict, params=None, outlet_events=None) -> dict:
-        from pipeline.core.names import champion_alias
+        from pipeline.jobs.tasks import new_champion
 
-        champion = {"dataset": params["dataset"], "version": summary.get("model_version"),
-                    "alias": champion_alias(params["dataset"])}
+        champion = new_champion(params["dataset"], summary)
         outlet_events[CHAMPION].extra = champion
         return champion
 

@@ -60,4 +60,7 @@ def test_dag_files_call_only_the_airflow_task_functions():
         imported |= {alias.name for node in ast.walk(ast.parse(dag.read_text()))
                      if isinstance(node, ast.Import) for alias in node.names
                      if alias.name.split(".")[0] in PACKAGES}
-        assert imported == {"pipeline.jobs.tasks"}, (dag.name, imported)
+        # the task functions, and the Airflow wiring beside them: assets and the notifier
+        assert "pipeline.jobs.tasks" in imported, dag.name
+        assert imported <= {"pipeline.jobs.tasks", "pipeline.jobs.assets",
+                            "pipeline.jobs.notify"}, (dag.name, imported)

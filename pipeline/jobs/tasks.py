@@ -107,6 +107,14 @@ def train_gan(dataset: str, preset: str, max_kimg: float | None, conditions: str
     return _small(summary)
 
 
+def new_champion(dataset: str, summary: dict) -> dict:
+    """What the champion asset's event says about a promoted generator."""
+    from pipeline.core.names import champion_alias
+
+    return {"dataset": dataset, "version": summary.get("model_version"),
+            "alias": champion_alias(dataset)}
+
+
 def _airflow_run_name() -> str | None:
     """A retried training task resumes its own run folder instead of starting over."""
     import os
