@@ -139,6 +139,8 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
             progress.start(cfg.max_steps)
         result = training_loop(cfg, run_dir, train, MlflowTracker(progress),
                                resume=bool(resume))
+        if progress is not None:
+            progress.update(result.step, "trained; scoring the generator")
         nets = load_trained(cfg, train, run_dir)
         judge, judge_version = ensure_metric_classifier(
             cfg.dataset, train, test, "baby" if cfg.preset == "baby" else "metric", run_dir)
