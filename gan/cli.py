@@ -52,12 +52,12 @@ def gan_train(
     from pipeline.core.settings import Settings
 
     settings = Settings.from_env()
+    device_name = value(device) or (settings.device if settings.device != "auto" else None)
     with progress_bar("gan train") as progress:
         summary = train_gan(settings, value(dataset), value(preset), config, resume, run_name,
                             progress, max_kimg=max_kimg, max_minutes=max_minutes, seed=seed,
-                        device=value(device) or (settings.device if settings.device != "auto"
-                                                 else None),
-                        attributes=tuple(attributes.split(",")) if attributes else None)
+                            device=device_name,
+                            attributes=tuple(attributes.split(",")) if attributes else None)
     typer.echo(json.dumps(summary))
 
 

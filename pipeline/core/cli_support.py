@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipeline.core.errors import StyleCastError
+from pipeline.core.errors import StyleCastError, UnusableInputError
 
 err_console = Console(stderr=True)
 
@@ -27,8 +27,6 @@ def fail(err: StyleCastError) -> NoReturn:
 def worker_count(workers: int | None, old_name: int | None, default: int) -> int:
     """``--workers`` (every command's name for a worker count), or the old ``--jobs`` it
     replaced, else ``$STYLECAST_WORKERS``, else ``default``."""
-    from pipeline.core.errors import UnusableInputError
-
     if workers is not None and old_name is not None and workers != old_name:
         raise UnusableInputError(f"--workers {workers} and --jobs {old_name} disagree: --jobs "
                                  "is the old name of --workers, give only --workers")

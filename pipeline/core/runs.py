@@ -36,6 +36,7 @@ def last_runs(settings: Settings, experiment: str, last: int, where: str = "") -
     """The latest ``last`` runs of an experiment matching ``where`` (MLflow's search syntax,
     e.g. ``params.dataset = 'items' and metrics.mase < 1``)."""
     import mlflow
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     check_reachable(settings.mlflow_tracking_uri)
@@ -45,8 +46,6 @@ def last_runs(settings: Settings, experiment: str, last: int, where: str = "") -
     if found is None:
         names = ", ".join(e.name for e in client.search_experiments()) or "none"
         raise UnusableInputError(f"no MLflow experiment {experiment!r} (there are: {names})")
-    from mlflow.exceptions import MlflowException
-
     try:
         runs = client.search_runs([found.experiment_id], where,
                                   order_by=["attribute.start_time DESC"], max_results=last)

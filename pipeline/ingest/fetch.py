@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from pipeline.core import storage
+from pipeline.core.http import TRANSIENT_STATUSES
 from pipeline.core.settings import is_local
 from pipeline.ingest.images import ImageRejected
 from pipeline.ingest.paths import resolve
@@ -32,7 +33,7 @@ HTTP_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 1 << 16
 FETCH_RETRIES = 3              # after the first try: waits of 0.5, 1 and 2 s
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_STATUSES = TRANSIENT_STATUSES
 # Quarantine reasons for faults that may pass: the rows are tried again by the next ingest
 # of the same manifest (the ingest DAG lists such manifests again, a bounded number of times).
 RETRYABLE_REASONS = ("remote_unavailable",)
@@ -124,21 +125,10 @@ def public_address(host: str, port: int) -> str:
 
 
 def _session():
-    """A requests session that retries transient faults itself (redirects are ours to judge;
-    a server's Retry-After is not obeyed, so one host cannot stall an ingest for an hour)."""
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+    """Transient faults retried by the session; a status still failing is ours to report."""
+    from pipeline.core.http import retrying_session
 
-    retry = Retry(total=FETCH_RETRIES, connect=FETCH_RETRIES, read=FETCH_RETRIES,
-                  status=FETCH_RETRIES, redirect=False, backoff_factor=0.5,
-                  status_forcelist=RETRY_STATUSES, allowed_methods=("GET",),
-                  raise_on_status=False, respect_retry_after_header=False)
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    return retrying_session(FETCH_RETRIES, ("GET",), raise_on_status=False)
 
 
 def _http_get(ref: str, url: str, policy: ReadPolicy) -> bytes:

@@ -108,15 +108,9 @@ def _email(message: Message, channels: Channels) -> None:
 
 
 def _webhook(message: Message, channels: Channels) -> None:
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+    from pipeline.core.http import retrying_session
 
-    retry = Retry(total=WEBHOOK_RETRIES, backoff_factor=0.5, allowed_methods=None,
-                  status_forcelist=(429, 500, 502, 503, 504))
-    with requests.Session() as session:
-        session.mount("http://", HTTPAdapter(max_retries=retry))
-        session.mount("https://", HTTPAdapter(max_retries=retry))
+    with retrying_session(WEBHOOK_RETRIES, ("POST",)) as session:
         response = session.post(str(channels.webhook_url), json=message.payload(),
                                 timeout=WEBHOOK_TIMEOUT_S, allow_redirects=False)
         response.raise_for_status()
