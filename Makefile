@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint docs clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
+.PHONY: setup demo test test-fast lint docs clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-gan-controls benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
 
 setup: $(STAMP) system-packages
 
@@ -123,6 +123,9 @@ benchmark-gan: setup
 
 benchmark-gan-catalog: setup
 	$(BIN)/python benchmarks/gan_catalog.py
+
+benchmark-gan-controls: setup
+	$(BIN)/python benchmarks/gan_controls.py
 
 benchmark-embed: setup
 	$(BIN)/python benchmarks/embed.py

@@ -177,7 +177,12 @@ class Generator(nn.Module):
                           and factor * resolution == self.output_resolution else None)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cond = torch.cat([z, self.embed(labels)], dim=1)
+        return self.synthesise(z, self.embed(labels))
+
+    def synthesise(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Draw from noise and a condition *embedding* (``embed(labels)``, or a point
+        between or beside the embeddings: the design controls' blends and inversions)."""
+        cond = torch.cat([z, condition], dim=1)
         # z.shape[0], not len(z): len() is a plain int to torch.export, which would freeze the
         # logged model's batch size to the example's.
         x = self.project(cond).view(z.shape[0], -1, self.start, self.start)

@@ -47,6 +47,15 @@ def _scaled(raw: torch.Tensor, scale: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([raw[:, :dim] / scale[0], raw[:, dim:] / scale[1]], dim=1)
 
 
+def points(classifier: TrainedEncoder, images: torch.Tensor) -> torch.Tensor:
+    """uint8 images as points of the classifier's realism space (what ``judge`` measures
+    distances in; also where the design tools look for an image's nearest items)."""
+    ref = classifier.reference
+    if not ref:
+        raise ValueError("this metric classifier has no realism reference; retrain it")
+    return _scaled(describe(classifier.embed(images), images), ref["scale"], int(ref["dim"]))
+
+
 def _knn_distance(points: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     out = [torch.cdist(points[i:i + 1024], bank).topk(NEIGHBOURS, largest=False).values.mean(1)
            for i in range(0, len(points), 1024)]

@@ -4,18 +4,27 @@ Helpers that tests import live in ``helpers.py``."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import ManifestBuilder, cli_json, free_port, shared
+from helpers import (
+    QUIET_MLFLOW,
+    ManifestBuilder,
+    cli_json,
+    copy_home,
+    free_port,
+    run_weekly,
+    shared,
+)
 
 from pipeline.core.settings import Settings
 
 # Fixtures that start servers or train models: every test that uses one (directly or
 # through another fixture) is an integration test, left out by `make test-fast`.
-INTEGRATION_FIXTURES = {"mlflow_server", "weekly_store"}
+INTEGRATION_FIXTURES = {"mlflow_server", "weekly_store", "reported"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -98,3 +107,19 @@ def weekly_store(tmp_path_factory) -> dict:
     return {"home": home, "drop": drop, "env": env, "weeks": weeks}
 
 
+@pytest.fixture(scope="session")
+def reported(weekly_store, tmp_path_factory):
+    """The weekly steps then `stylecast report` for the store's last week, after a forecast
+    13 weeks earlier whose calls the last week grades (the report's and the studio's tests
+    read it; copy it before changing anything)."""
+    home = copy_home(weekly_store, tmp_path_factory.mktemp("report") / "home")
+    week = weekly_store["weeks"][-1]
+    import os
+
+    os.environ.update(QUIET_MLFLOW)
+    earlier = weekly_store["weeks"][-14]
+    run_weekly(home, earlier, concepts=False)
+    run_weekly(home, week)
+    summary = cli_json(["report", "--week", week], home)
+    return {"home": home, "week": week, "summary": summary, "earlier": earlier,
+            "json": json.loads((home / "reports" / week / "report.json").read_text())}

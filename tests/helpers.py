@@ -87,3 +87,15 @@ def copy_home(store: dict, dest: Path) -> Path:
 
     shutil.copytree(store["home"], dest, ignore=shutil.ignore_patterns("_staging"))
     return dest
+
+
+def run_weekly(home: Path, week: str, concepts: bool = True) -> None:
+    """The weekly job's steps for one week, in process (``concepts=False``: up to the
+    forecast)."""
+    from pipeline.core.settings import Settings
+    from pipeline.jobs import weekly
+
+    settings = Settings(home=str(home), workers=2)
+    steps = [weekly.embed_step, weekly.styles_step, weekly.series_step, weekly.forecast_step]
+    for step in steps + ([weekly.concepts_step] if concepts else []):
+        step(settings, week)

@@ -42,6 +42,10 @@ LAYOUT = {
     "forecast-problems": ("forecasts/week=2025-W14/problems.csv", "2025-W14", None),
     "backtests": ("backtests/abc/metrics.csv", None, "abc"),
     "concepts": ("concepts/week=2025-W14/concepts.parquet", "2025-W14", None),
+    "designs": ("designs/d-abc.json", None, "d-abc"),
+    "design-images": ("designs/d-abc.png", None, "d-abc"),
+    "design-board": ("design-board/board.json", None, None),
+    "design-bank": ("design-bank/abc.parquet", None, "abc"),
     "reports": ("reports/2025-W14", "2025-W14", None),
 }
 

@@ -9,7 +9,7 @@ import shutil
 import duckdb
 import pandas as pd
 import pytest
-from helpers import QUIET_MLFLOW, cli_json, copy_home, png_bytes, run_cli
+from helpers import cli_json, copy_home, png_bytes, run_cli, run_weekly
 
 from pipeline.core.settings import Settings
 from pipeline.jobs import weekly
@@ -18,31 +18,6 @@ from pipeline.report import content, render
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-
-
-def run_weekly(home, week: str, steps=None) -> None:
-    settings = Settings(home=str(home), workers=2)
-    for step in steps or (weekly.embed_step, weekly.styles_step, weekly.series_step,
-                          weekly.forecast_step, weekly.concepts_step):
-        step(settings, week)
-
-
-@pytest.fixture(scope="module")
-def reported(weekly_store, tmp_path_factory):
-    """The weekly steps then `stylecast report` for the store's last week, after a forecast
-    13 weeks earlier whose calls the last week grades."""
-    home = copy_home(weekly_store, tmp_path_factory.mktemp("report") / "home")
-    week = weekly_store["weeks"][-1]
-    import os
-
-    os.environ.update(QUIET_MLFLOW)
-    earlier = weekly_store["weeks"][-14]
-    run_weekly(home, earlier, (weekly.embed_step, weekly.styles_step, weekly.series_step,
-                               weekly.forecast_step))
-    run_weekly(home, week)
-    summary = cli_json(["report", "--week", week], home)
-    return {"home": home, "week": week, "summary": summary, "earlier": earlier,
-            "json": json.loads((home / "reports" / week / "report.json").read_text())}
 
 
 def open_in_chromium(html_path, screenshot):
@@ -227,8 +202,7 @@ def test_week_without_data_and_without_champion_still_renders(weekly_store, tmp_
 def test_too_little_history_says_so_instead_of_drawing(weekly_store, tmp_path):
     home = copy_home(weekly_store, tmp_path / "home")
     early = weekly_store["weeks"][30]
-    run_weekly(home, early, (weekly.embed_step, weekly.styles_step, weekly.series_step,
-                             weekly.forecast_step))
+    run_weekly(home, early, concepts=False)
     cli_json(["report", "--week", early, "--no-track"], home)
     report = json.loads((home / "reports" / early / "report.json").read_text())
     assert report["highlighted"] and all(h["insufficient_history"]
@@ -300,6 +274,21 @@ def test_flagged_concepts_stay_out_of_the_grid_and_the_report_says_why():
     md = render.markdown(report)
     assert "10 shown, 2 too close" in md and "2 off-trend" in md
     assert "2 dropped as unrecognisable (2 unlike any real item)" in md
+
+
+def test_each_concept_links_to_its_design_in_the_studio(monkeypatch):
+    frame = _concepts_frame()
+    images = {cid: f"img/{cid}.png" for cid in frame["concept_id"]}
+    images.update({f"item-{t}{i}": "img/x.png" for t in (0, 1) for i in range(6)})
+    before = render.html(_report_with(frame), images, {})   # a file from before designs
+    assert "?design=" not in before
+    frame["design_id"] = [f"d-{i:016x}" for i in range(len(frame))]
+    html = render.html(_report_with(frame), images, {})
+    assert f'href="http://127.0.0.1:8765/?design={frame["design_id"][1]}"' in html
+    assert f"?design={frame['design_id'][0]}" not in html   # flagged: not shown at all
+    monkeypatch.setenv("STYLECAST_STUDIO_URL", "https://studio.example.com/")
+    html = render.html(_report_with(frame), images, {})
+    assert f'href="https://studio.example.com/?design={frame["design_id"][1]}"' in html
 
 
 def test_a_rising_style_shows_the_concepts_drawn_for_it_beside_its_items():

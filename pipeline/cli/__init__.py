@@ -10,6 +10,7 @@ from forecasting import cli as forecasting_cli
 from gan import cli as gan_cli
 from pipeline.cli import (
     concepts,
+    design,
     embed,
     home,
     ingest,
@@ -52,6 +53,15 @@ app.command()(embed.embed)
 app.command()(styles.styles)
 app.command()(concepts.concepts)
 app.command()(report.report)
+design_app = _group("design", "Steer the champion generator: draw, vary, recolour, re-cut, "
+                              "blend, redraw an item; every design is kept and redraws.")
+for _name, _command in (("draw", design.design_draw), ("vary", design.design_vary),
+                        ("recolour", design.design_recolour), ("recut", design.design_recut),
+                        ("blend", design.design_blend), ("from-item", design.design_from_item),
+                        ("show", design.design_show), ("save", design.design_save),
+                        ("unsave", design.design_unsave), ("board", design.design_board)):
+    design_app.command(_name)(_command)
+app.command()(design.studio)
 runs_app = _group("runs", "MLflow runs: compare the latest runs of an experiment.")
 runs_app.command("compare")(runs.runs_compare)
 app.command(context_settings={**HELP, **forecasting_cli.EXTRA_LEVELS})(forecasting_cli.forecast)

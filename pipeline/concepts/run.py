@@ -74,11 +74,12 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
     targets = _targets(conditions, trend_frame, found, vocabulary, trends)
     space, encoder = _real_space(settings, found)
     judge, missing = _metric_classifier(loaded)
-    rows, images = [], []
+    rows, images, latents = [], [], []
     rng = torch.Generator().manual_seed(seed)
     for target in targets:
         labels = vocabulary.parse(target.condition).repeat(per_condition, 1)
         z = torch.randn(per_condition, loaded.generator.z_dim, generator=rng)
+        latents += [(z[i], labels[i]) for i in range(per_condition)]
         pngs = concepts.to_item_pngs(sample(loaded.generator, z, labels))
         arch = encoder.model.arch
         images += [decode_png(p, arch["channels"], arch["resolution"]) for p in pngs]
@@ -96,6 +97,7 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
     table["landed_trend"] = table["style_id"].map(lambda s: calls.get(s, "unknown"))
     table["off_trend"] = table["landed_trend"] == "declining"
     table["model"] = model
+    table["design_id"] = _design_records(settings, model, loaded, latents, table)
     out = catalog.CONCEPTS.write(settings, table, week)
     shown = table[~table["flagged"]]
     return {"week": week, "concepts": len(table), "shown": len(shown),
@@ -106,6 +108,34 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
             "off_trend": int(table["off_trend"].sum()),
             "median_novelty": round(float(table["novelty"].median()), 3),
             "out": out}
+
+
+def _design_records(settings: Settings, model: str, loaded, latents, table: pd.DataFrame
+                    ) -> list[str]:
+    """Each concept kept as a design record (``pipeline.design``), so a designer can open it
+    in the studio and steer it; '' for a generator that is not a registry version (a local
+    file cannot be redrawn later)."""
+    from gan import controls
+    from pipeline.design import session
+
+    prefix = f"models:/{GAN_MODEL}/"
+    version = model.removeprefix(prefix)
+    if not model.startswith(prefix) or not version.isdigit():
+        return [""] * len(table)
+    ids = []
+    for (z, labels), row in zip(latents, table.itertuples(), strict=True):
+        latent = controls.Latent(z, controls.embedding(loaded.generator, labels[None])[0],
+                                 labels)
+        verdict = {"passed": not row.flag_reason and not row.too_close,
+                   "reason": row.flag_reason,
+                   "realism": None if pd.isna(row.realism) else round(float(row.realism), 4),
+                   "nearest": [{"item_id": i} for i in row.nearest_item_ids],
+                   "too_close": bool(row.too_close), "style_id": row.style_id,
+                   "novelty": round(float(row.novelty), 4), "concept_id": row.concept_id}
+        ids.append(session.store(settings, session.Model(model, version), loaded.vocabulary,
+                                 latent, controls.render(loaded.generator, [latent])[0],
+                                 "concept", {"target": row.target}, [], verdict).design_id)
+    return ids
 
 
 def _targets(conditions: list[str] | None, trend_frame: pd.DataFrame | None, found,

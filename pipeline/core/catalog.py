@@ -299,6 +299,21 @@ CONCEPTS = Dataset(
     "concepts", "concepts", "concepts.parquet", "week", writer="concepts", readers=("report",),
     columns=("concept_id", "target", "condition", "image_png", "flagged", "style_id"),
     description="designs drawn for the week's rising conditions, checked and placed")
+DESIGNS = Dataset(
+    "designs", "designs", "{key}.json", "key", writer="design", readers=("design", "report"),
+    description="one record per design (key: its id): model version, condition, noise and "
+                "condition embedding, the operation and its parents, the checks")
+DESIGN_IMAGES = Dataset(
+    "design-images", "designs", "{key}.png", "key", writer="design", readers=("design",),
+    description="each design's drawing, as its record redraws it")
+DESIGN_BOARD = Dataset(
+    "design-board", "design-board", "board.json", "single", writer="design",
+    readers=("design",), description="the designs a designer saved, in the order saved")
+DESIGN_BANK = Dataset(
+    "design-bank", "design-bank", "{key}.parquet", "key", writer="design",
+    readers=("design",), schema=schemas.DESIGN_BANK,
+    description="the items a design is compared with, as points of the metric classifier's "
+                "realism space (key: classifier version and the items' files)")
 REPORTS = Dataset(
     "reports", "reports", "index.html", "week-folder", writer="report", readers=("cli",),
     description="the weekly report: index.html (opens from disk), report.json, summary.md, "
@@ -308,7 +323,8 @@ DATASETS: tuple[Dataset, ...] = (
     MANIFEST_ROOTS, ITEMS, QUARANTINE, DUPLICATES, INGEST_LOG, INGEST_REFUSALS, DROP_LEDGER,
     EMBEDDINGS, STYLES, MEMBERSHIPS,
     STYLE_COUNTS, ATTRIBUTE_COUNTS, SERIES, ATTRIBUTE_SHARES, STYLE_SHARES, FORECASTS, TRENDS,
-    CALL_GRADES, BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, REPORTS)
+    CALL_GRADES, BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, DESIGNS, DESIGN_IMAGES,
+    DESIGN_BOARD, DESIGN_BANK, REPORTS)
 BY_NAME = {d.name: d for d in DATASETS}
 
 

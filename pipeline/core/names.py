@@ -26,3 +26,9 @@ EMBEDDING_DIM = 128
 
 # The ``kind`` of a style's series; its ``unique_id`` is ``style=<style id>``.
 STYLE_KIND = "style"
+
+# ``stylecast studio``'s default address; the weekly report links each concept there unless
+# STYLECAST_STUDIO_URL says where a team's studio runs.
+STUDIO_PORT = 8765
+STUDIO_URL_ENV = "STYLECAST_STUDIO_URL"
+DEFAULT_STUDIO_URL = f"http://127.0.0.1:{STUDIO_PORT}"

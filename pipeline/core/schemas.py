@@ -85,3 +85,8 @@ ATTRIBUTE_COUNTS = pa.schema([
     pa.field("attribute", pa.string()), pa.field("value", pa.string()),
     pa.field("ds", pa.timestamp("ns")), pa.field("count", pa.int64()),
 ])
+
+DESIGN_BANK = pa.schema([
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("vector", pa.list_(pa.float32()), nullable=False),  # realism space (gan.realism)
+])

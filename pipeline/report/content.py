@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from forecasting import calls
+from pipeline.core.names import DEFAULT_STUDIO_URL, STUDIO_URL_ENV
 from pipeline.report import why
 
 HEADLINE_SIZE = 5
@@ -226,7 +228,9 @@ def concepts_section(inputs: ReportInputs) -> dict:
               "style": r.style_description, "novelty": round(float(r.novelty), 3),
               "landed_trend": r.landed_trend, "off_trend": bool(r.off_trend),
               "too_close": bool(r.too_close), "nearest_item_id": next(iter(r.nearest_item_ids)),
-              "nearest_distance": round(float(r.nearest_distance), 4)}
+              "nearest_distance": round(float(r.nearest_distance), 4),
+              # concepts files written before designs were kept have no design id
+              "design_id": str(getattr(r, "design_id", "") or "")}
              for r in shown.itertuples()]
     dropped = table.drop(shown.index)
     reasons = (dropped["flag_reason"].map(_reason_kind).value_counts().to_dict()
@@ -234,6 +238,7 @@ def concepts_section(inputs: ReportInputs) -> dict:
     note = None if items else (f"All {len(table)} generated concepts were dropped as "
                                "unrecognisable; none is shown as a design.")
     return {"note": note, "items": items, "dropped": len(dropped),
+            "studio_url": os.environ.get(STUDIO_URL_ENV, DEFAULT_STUDIO_URL).rstrip("/"),
             "dropped_by_reason": {k: int(v) for k, v in reasons.items()},
             "generated": len(table)}
 

@@ -1,0 +1,224 @@
+"""Design controls: steer a trained generator (vary, recondition, blend, redraw a real item).
+
+A design is one point of the generator's input: a noise vector ``z`` and a condition
+*embedding* (``Generator.embed(labels)`` for a plain draw). Working on the embedding rather
+than on label indices is what makes "between two styles" and "this real item" expressible;
+the labels are kept beside it, the values the design stands for.
+
+- ``vary``: neighbours in noise space, ``z' = cos(a) z + sin(a) e`` with ``a = strength *
+  pi/2`` and fresh noise ``e``, so every neighbour is still a draw from N(0, I) (strength 0
+  is the design itself, 1 an unrelated one);
+- ``recondition``: the same noise under another value of one attribute (recolour, re-cut):
+  the condition embedding is a sum of one vector per attribute, so the asked attribute's
+  vector is swapped and everything else (noise, other attributes, an inversion's offset)
+  is kept;
+- ``blend``: spherical interpolation of the noise, linear of the embedding;
+- ``invert``: the input that redraws a given image, by gradient descent on the noise and an
+  offset of the condition embedding, against the image's pixels and its features in a
+  classifier's space (several starts, the best kept).
+
+``truncation`` (BigGAN's truncation trick) redraws noise entries beyond +-t: smaller t,
+safer and plainer designs. ``render`` draws each design alone, so a design's pixels never
+depend on what else was drawn with it (``stylecast design show`` redraws bit for bit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from gan.data import to_float, to_uint8
+from gan.networks import Generator
+
+# Settings chosen on held-out catalogue items apart from those reported
+# (benchmarks/gan_controls.py); the results are in benchmarks/results/gan_controls.md.
+INVERT_STEPS = 120
+INVERT_STARTS = 4
+INVERT_LR = 0.1
+FEATURE_WEIGHT = 1.0
+BLEND_SHARPNESS = 12.0
+# Keeps an inversion near what the generator was trained on: the noise's mean square near 1
+# (a draw from N(0, I)) and the condition offset small next to the embeddings themselves
+# (a larger offset redraws the photo more closely but recolours it worse).
+NOISE_PRIOR = 0.05
+OFFSET_PRIOR = 0.3
+
+
+@dataclass(frozen=True)
+class Latent:
+    z: torch.Tensor          # (z_dim,) float32
+    condition: torch.Tensor  # (z_dim,) float32: the condition embedding
+    labels: torch.Tensor     # (n_attributes,) long: the values it stands for, 0 = unknown
+
+
+def noise(n: int, dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """(n, dim) standard normal noise from ``seed``; entries beyond +-``truncation`` are
+    redrawn until none is (the truncation trick)."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, dim, generator=rng)
+    if truncation is None:
+        return z
+    if truncation <= 0:
+        raise ValueError("truncation must be positive")
+    for _ in range(1000):
+        outside = z.abs() > truncation
+        if not outside.any():
+            break
+        z[outside] = torch.randn(int(outside.sum()), generator=rng)
+    return z.clamp(-truncation, truncation)
+
+
+@torch.no_grad()
+def embedding(generator: Generator, labels: torch.Tensor) -> torch.Tensor:
+    """(n, z_dim) condition embeddings of (n, A) label rows."""
+    return generator.embed(labels)
+
+
+def draw(generator: Generator, labels: torch.Tensor, n: int, seed: int,
+         truncation: float | None = None) -> list[Latent]:
+    """``n`` fresh designs for one label row (A,)."""
+    z = noise(n, generator.z_dim, seed, truncation)
+    condition = embedding(generator, labels[None])[0]
+    return [Latent(z[i], condition.clone(), labels.clone()) for i in range(n)]
+
+
+def vary(latent: Latent, n: int, strength: float, seed: int,
+         truncation: float | None = None) -> list[Latent]:
+    """``n`` neighbours of a design; ``strength`` in [0, 1]."""
+    if not 0 <= strength <= 1:
+        raise ValueError("strength must be between 0 and 1")
+    angle = strength * math.pi / 2
+    fresh = noise(n, latent.z.numel(), seed, truncation)
+    z = math.cos(angle) * latent.z[None] + math.sin(angle) * fresh
+    return [Latent(z[i], latent.condition.clone(), latent.labels.clone()) for i in range(n)]
+
+
+@torch.no_grad()
+def recondition(generator: Generator, latent: Latent, attribute: int, value: int) -> Latent:
+    """The same design with attribute ``attribute`` set to value index ``value``."""
+    table = generator.embed.tables[attribute].weight
+    if not 0 <= value < len(table):
+        raise ValueError(f"value index {value} out of range for attribute {attribute}")
+    old = int(latent.labels[attribute])
+    labels = latent.labels.clone()
+    labels[attribute] = value
+    return Latent(latent.z.clone(), latent.condition - table[old] + table[value], labels)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation (noise lives on a shell; a straight line cuts inside it)."""
+    cosine = torch.dot(a, b) / (a.norm() * b.norm()).clamp(min=1e-12)
+    omega = torch.arccos(cosine.clamp(-1.0, 1.0))
+    if float(omega) < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def condition_weight(t: float, sharpness: float) -> float:
+    """How far along a blend's condition is at ``t``: a logistic curve through 0, 1/2 and 1
+    (``sharpness`` 0: a straight line). The noise moves evenly; the condition moves mostly
+    near the middle, so each step stays nearer one end's kind of garment than a half-way
+    condition, which draws neither, would be."""
+    if sharpness <= 0:
+        return t
+    low, high = (1 / (1 + math.exp(-sharpness * (x - 0.5))) for x in (0.0, 1.0))
+    return (1 / (1 + math.exp(-sharpness * (t - 0.5))) - low) / (high - low)
+
+
+def blend(a: Latent, b: Latent, steps: int, sharpness: float | None = None
+          ) -> list[Latent]:
+    """``steps`` designs from ``a`` to ``b``, both ends included; each stands for the labels
+    of the end it is nearer to. ``sharpness``: see ``condition_weight`` (default
+    ``BLEND_SHARPNESS``)."""
+    if steps < 2:
+        raise ValueError("a blend needs at least 2 steps")
+    sharpness = BLEND_SHARPNESS if sharpness is None else sharpness
+    out = []
+    for i in range(steps):
+        t = i / (steps - 1)
+        w = condition_weight(t, sharpness)
+        out.append(Latent(slerp(a.z, b.z, t), (1 - w) * a.condition + w * b.condition,
+                          (a.labels if t < 0.5 else b.labels).clone()))
+    return out
+
+
+@torch.no_grad()
+def render(generator: Generator, latents: list[Latent]) -> torch.Tensor:
+    """uint8 (n, C, H, W) at the generator's display side, each design drawn alone."""
+    was_training = generator.training
+    generator.eval()
+    images = [to_uint8(generator.display(generator.synthesise(latent.z[None],
+                                                               latent.condition[None])))
+              for latent in latents]
+    generator.train(was_training)
+    return torch.cat(images) if images else torch.zeros(0, dtype=torch.uint8)
+
+
+def invert(generator: Generator, target: torch.Tensor, labels: torch.Tensor,
+           features: Callable[[torch.Tensor], torch.Tensor], steps: int = INVERT_STEPS,
+           starts: int = INVERT_STARTS, seed: int = 0) -> tuple[Latent, float]:
+    """The design that redraws ``target`` (uint8 (C, H, W) at the display side) under
+    ``labels``, and its final loss. ``features`` maps float images in [-1, 1] to a feature
+    space in which the likeness is also measured (the metric classifier's)."""
+    was_training = generator.training
+    generator.eval()
+    params = [p.requires_grad for p in generator.parameters()]
+    generator.requires_grad_(False)
+    try:
+        goal = to_float(target[None])
+        with torch.no_grad():
+            goal_features = features(goal)
+            # Optimised at the training side: the display upsampler is left out of every
+            # step, and the photo is compared at that side too (``_inversion_loss``).
+            goal = F.interpolate(goal, size=generator.resolution, mode="area")
+            scale = goal_features.pow(2).mean().clamp(min=1e-6)
+            base = generator.embed(labels[None]).repeat(starts, 1)
+        z = noise(starts, generator.z_dim, seed).requires_grad_(True)
+        offset = torch.zeros_like(base, requires_grad=True)
+        optimiser = torch.optim.Adam([z, offset], lr=INVERT_LR)
+        for _ in range(steps):
+            loss = _inversion_loss(generator, z, base + offset, goal, goal_features, scale,
+                                   features, offset, base)
+            optimiser.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            optimiser.step()
+        with torch.no_grad():
+            final = _inversion_loss(generator, z, base + offset, goal, goal_features, scale,
+                                    features, offset, base)
+            best = int(final.argmin())
+        return (Latent(z[best].detach().clone(), (base + offset)[best].detach().clone(),
+                       labels.clone()), float(final[best]))
+    finally:
+        for p, needed in zip(generator.parameters(), params, strict=True):
+            p.requires_grad_(needed)
+        generator.train(was_training)
+
+
+def _inversion_loss(generator: Generator, z: torch.Tensor, condition: torch.Tensor,
+                    goal: torch.Tensor, goal_features: torch.Tensor, scale: torch.Tensor,
+                    features: Callable[[torch.Tensor], torch.Tensor], offset: torch.Tensor,
+                    base: torch.Tensor) -> torch.Tensor:
+    """Per start: pixels (L1) + features (MSE over their mean square) + the two priors.
+
+    The drawing stays at the training side; ``features`` sees it nearest-upsampled to the
+    photo's side, which a classifier that average-pools its input back down (the metric
+    classifier's stem at 64 px) reads exactly as the small drawing."""
+    drawn = generator.synthesise(z, condition)
+    pixels = (drawn - goal).abs().flatten(1).mean(1)
+    shown = F.interpolate(drawn, scale_factor=generator.output_resolution // generator.resolution,
+                          mode="nearest") if generator.output_resolution > generator.resolution \
+        else drawn
+    likeness = (features(shown) - goal_features).pow(2).mean(1) / scale
+    noise_prior = (z.pow(2).mean(1) - 1).pow(2)
+    offset_prior = offset.pow(2).mean(1) / base.pow(2).mean(1).clamp(min=1e-6)
+    return (pixels + FEATURE_WEIGHT * likeness + NOISE_PRIOR * noise_prior
+            + OFFSET_PRIOR * offset_prior)
+
+
+def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of uint8 images, in [0, 1] (a, b broadcast)."""
+    return F.l1_loss(to_float(a), to_float(b), reduction="none").flatten(1).mean(1) / 2

@@ -1,0 +1,2 @@
+"""``stylecast studio``: the design controls in a web page (``app``), over this week's
+rising styles (``content``)."""
