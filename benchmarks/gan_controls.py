@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+from _support.processes import free_port  # noqa: E402
+from _support.services import Service, wait_http  # noqa: E402
 from gan_catalog import ingest_catalogue  # noqa: E402
 
 from gan import controls, evaluate  # noqa: E402
@@ -258,19 +259,14 @@ def measure_blend(studio: session.DesignSession, judges, pairs, n_pairs: int, se
 
 def measure_studio(settings: Settings, items: list[str]) -> dict[str, tuple[float, float]]:
     """Answer times over HTTP, per control, after start-up."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "STYLECAST_HOME": settings.home,
            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}
-    server = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "studio", "--port",
-                               str(port)], env=env, cwd=REPO, stderr=subprocess.PIPE,
-                              text=True)
+    server = Service("studio", [sys.executable, "-m", "pipeline.cli", "studio", "--port",
+                                str(port)], env, Path(settings.home).parent)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(base, server)
+        wait_http(f"{base}/api/state", server, timeout=600)
         draw = post(base, "/api/draw", {"condition": "", "n": 6})[1]["designs"]
         a, b = draw[0]["design_id"], draw[1]["design_id"]
         state = get(base, "/api/state")
@@ -294,21 +290,7 @@ def measure_studio(settings: Settings, items: list[str]) -> dict[str, tuple[floa
             out[name] = (statistics.median(times), float(np.percentile(times, 95)))
         return out
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def wait_for(base: str, server: subprocess.Popen, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"studio exited: {server.stderr.read()}")
-        try:
-            get(base, "/api/state")
-            return
-        except OSError:
-            time.sleep(1)
-    raise RuntimeError("studio did not start")
+        server.stop()
 
 
 def get(base: str, path: str) -> dict:

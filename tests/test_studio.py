@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pandas as pd
 import pytest
-from helpers import QUIET_MLFLOW, REPO, cli_json, copy_home, free_port, inherited_env, run_cli
+from helpers import QUIET_MLFLOW, cli_json, copy_home, free_port, inherited_env, run_cli
 from PIL import Image
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -118,26 +116,18 @@ def test_bad_input_is_one_line(home, args, message):
 
 @pytest.fixture(scope="module")
 def studio(home):
+    from _support.services import Service, wait_http
+
     port = free_port()
     env = {**inherited_env(), "STYLECAST_HOME": str(home), **QUIET_MLFLOW}
-    log = (home.parent / "studio.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "studio", "--port",
-                                str(port)], env=env, cwd=REPO, stdout=log,
-                               stderr=subprocess.STDOUT)
+    server = Service("studio", [sys.executable, "-m", "pipeline.cli", "studio", "--port",
+                                str(port)], env, home.parent)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/state", timeout=5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"studio did not start: {(home.parent / 'studio.log').read_text()}")
-            time.sleep(0.5)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        wait_http(f"{base}/api/state", server)
+        yield base
+    finally:
+        server.stop()
 
 
 def call(base: str, path: str, body: dict | None = None, method: str | None = None

@@ -283,16 +283,13 @@ def encode(image: torch.Tensor) -> bytes:
 
 def board_sheet(settings: Settings) -> tuple[bytes, dict[str, object]]:
     """The board as one PNG sheet (saved designs in order) and its JSON (the records)."""
-    from PIL import Image
-
     from gan.images import grid
 
     saved = records.board(settings)
     if not saved:
         raise UnusableInputError("the board is empty: save designs first (`stylecast design "
                                  "save ID` or the studio's Save button)")
-    images = [np.asarray(Image.open(io.BytesIO(records.image(settings, d))).convert("RGB"))
-              for d in saved]
+    images = [png.decode(records.image(settings, d)) for d in saved]
     sheet = grid(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2), columns=min(
         8, len(images)))
     buffer = io.BytesIO()
