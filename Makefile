@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint docs clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-gan-controls benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill
+.PHONY: setup demo test test-fast lint docs clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-gan-controls benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill benchmark-erasure
 
 setup: $(STAMP) system-packages
 
@@ -138,6 +138,10 @@ clean:
 benchmark-weekly-scale: setup
 	$(BIN)/python benchmarks/weekly_scale.py build
 	$(BIN)/python benchmarks/weekly_scale.py measure --baseline b348963
+
+benchmark-erasure: setup
+	$(BIN)/python benchmarks/erasure.py build
+	$(BIN)/python benchmarks/erasure.py measure
 
 # A year (52 weeks) of the weekly report through `airflow backfill create` on the 300k store
 # that benchmark-weekly-scale built (LocalExecutor on PostgreSQL): see

@@ -44,7 +44,8 @@ def ingest_catalog(home: Path, side: int) -> None:
     env = {**os.environ, "STYLECAST_HOME": str(home)}
     cli = [sys.executable, "-m", "pipeline.cli"]
     manifest = home / "catalog.parquet"
-    subprocess.run([*cli, "sources", "product-catalog", str(CATALOG), "--out", str(manifest)],
+    subprocess.run([*cli, "sources", "product-catalog", str(CATALOG), "--out", str(manifest),
+                    "--uses", "analyse,display,train"],
                    check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
     subprocess.run([*cli, "ingest", str(manifest), "--images-root", str(CATALOG),
                     "--size", str(side)], check=True, env=env, cwd=REPO,

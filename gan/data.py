@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -33,6 +34,8 @@ class ImageSet:
     vocabulary: Vocabulary
     name: str
     left_out: tuple[tuple[str, str], ...] = ()   # attributes not conditioned on, and why
+    # Ingested items: each image's item_id, sha256, source and licence, in order (lineage).
+    provenance: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -46,8 +49,12 @@ class ImageSet:
         return int(self.images.shape[1])
 
     def subset(self, index: torch.Tensor | slice) -> ImageSet:
+        provenance = self.provenance
+        if provenance is not None:
+            rows = index if isinstance(index, slice) else np.asarray(index)
+            provenance = provenance.iloc[rows].reset_index(drop=True)
         return ImageSet(self.images[index], self.labels[index], self.vocabulary, self.name,
-                        self.left_out)
+                        self.left_out, provenance)
 
     def at_resolution(self, side: int, batch_size: int = 4096) -> ImageSet:
         """The same images area-resampled to ``side`` x ``side`` (still uint8)."""
@@ -57,7 +64,7 @@ class ImageSet:
                                           mode="area" if side < self.resolution else "bilinear"))
                    for i in range(0, len(self), batch_size)]
         return ImageSet(torch.cat(resized), self.labels, self.vocabulary, self.name,
-                        self.left_out)
+                        self.left_out, self.provenance)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -101,12 +108,18 @@ def _items(split: str, settings: Settings, attributes: list[str] | None,
            vocabulary: Vocabulary | None) -> ImageSet:
     from pipeline.core import catalog, png
 
-    table = catalog.ITEMS.scan(settings, columns=["sha256", "image_png", "attributes"])
-    if table is None or table.num_rows == 0:
+    table = catalog.scan_items(settings, "train",
+                               columns=["item_id", "sha256", "image_png", "attributes"])
+    if table is None:
         raise UnusableInputError(f"no items under {catalog.ITEMS.root(settings)}: run "
                                  "stylecast ingest first")
     frame = table.to_pandas()
     frame = frame[frame["image_png"].notna()]
+    if frame.empty:
+        raise UnusableInputError(
+            "no stored image may be trained on (label-only items have none; an image needs a "
+            "licence or declared uses the rights policy lets be trained on: see `stylecast "
+            "rights show`)")
     held_out = frame["sha256"].str[:2].apply(int, base=16) < 26   # ~10%, fixed by content
     frame = frame[held_out if split == "test" else ~held_out]
     rows = [dict(pairs) for pairs in frame["attributes"]]
@@ -116,8 +129,9 @@ def _items(split: str, settings: Settings, attributes: list[str] | None,
     images = (np.stack([png.decode(data) for data in frame["image_png"]]) if len(frame)
               else np.zeros((0, 64, 64, 3)))
     tensor = torch.from_numpy(images.astype(np.uint8)).permute(0, 3, 1, 2).contiguous()
+    provenance = frame[["item_id", "sha256", "source", "licence"]].reset_index(drop=True)
     return ImageSet(tensor, vocabulary.encode(rows), vocabulary, "items",
-                    tuple(left_out.items()))
+                    tuple(left_out.items()), provenance)
 
 
 def _vocabulary(rows: list[dict[str, str]], attributes: list[str] | None

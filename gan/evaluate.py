@@ -61,17 +61,23 @@ def probe_conditions(test: ImageSet, k: int = PROBE_CONDITIONS,
 
 
 def build_probe(encoder: TrainedEncoder, test: ImageSet, draw: Draw,
-                conditions: torch.Tensor, m: int = PROBE_SAMPLES) -> metrics.ConditionProbe:
-    fake, predicted, real, real_predicted = [], [], [], []
+                conditions: torch.Tensor, m: int = PROBE_SAMPLES) -> metrics.ConditionProbe | None:
+    fake, predicted, real, real_predicted, kept = [], [], [], [], []
     for condition in conditions:
-        features, probabilities = encoder.outputs(draw(condition, m))
+        drawn = draw(condition, m)
+        if not len(drawn):   # the floor's real draw found no image of it: not probed
+            continue
+        kept.append(condition)
+        features, probabilities = encoder.outputs(drawn)
         fake.append(features)
         predicted.append(predictions(probabilities))
         members = test.images[(test.labels == condition).all(dim=1)][:PROBE_MAX_REAL]
         features, probabilities = encoder.outputs(members)
         real.append(features)
         real_predicted.append(predictions(probabilities))
-    return metrics.ConditionProbe(test.vocabulary.names, conditions, torch.stack(fake),
+    if not kept:
+        return None
+    return metrics.ConditionProbe(test.vocabulary.names, torch.stack(kept), torch.stack(fake),
                                   torch.stack(predicted), real, real_predicted)
 
 

@@ -31,11 +31,14 @@ def grid(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> Imag
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
 
 
-def write_pngs(images: torch.Tensor, folder: Path, prefix: str = "sample") -> list[Path]:
+def write_pngs(images: torch.Tensor, folder: Path, prefix: str = "sample",
+               made_by: str | None = None) -> list[Path]:
+    """One PNG per image; ``made_by`` (the generator's URI) marks each as generated."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, pixels in enumerate(to_pixels(images)):
         path = folder / f"{prefix}-{i:04d}.png"
-        path.write_bytes(png.encode(pixels))
+        data = png.encode(pixels)
+        path.write_bytes(png.label_generated(data, made_by, path.stem) if made_by else data)
         paths.append(path)
     return paths

@@ -31,6 +31,7 @@ from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import (
     CANDIDATE_ALIAS,
     ENCODER_MODEL,
+    ERASED_TAG,
     GAN_MODEL,
     LEGACY_CHAMPION_ALIAS,
     champion_alias,
@@ -175,6 +176,10 @@ def promote_if_better(version: str, dataset: str, scores: dict[str, float],
     if champion is None:
         client.set_registered_model_alias(GAN_MODEL, alias, version)
         return True, f"no {dataset} champion yet"
+    if ERASED_TAG in champion.tags:   # a generator that learned from erased items gives way
+        client.set_registered_model_alias(GAN_MODEL, alias, version)
+        return True, (f"champion v{champion.version} learned from items erased since "
+                      f"({champion.tags[ERASED_TAG]}); the clean generator takes over")
     if (champion.tags.get(ENCODER_VERSION_TAG) == (judge_version or None)
             and champion.tags.get(METRICS_REVISION_TAG, "1") == REVISION):
         held = client.get_run(champion.run_id).data.metrics

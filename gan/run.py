@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from gan import evaluate, publish, realism
+from gan import cards, evaluate, lineage, publish, realism
 from gan.config import TrainConfig, build, check_size
 from gan.data import DATASETS, ImageSet, load
 from gan.encoder import TrainedEncoder
@@ -25,7 +26,7 @@ from gan.inference import load_generator, load_trained, sample
 from gan.train import training_loop
 from pipeline.core import layout, png
 from pipeline.core.errors import UnusableInputError
-from pipeline.core.names import GAN_MODEL, METRIC_MODEL, champion_uri
+from pipeline.core.names import ENCODER_MODEL, GAN_MODEL, METRIC_MODEL, champion_uri
 from pipeline.core.settings import Settings, cache_dir, is_local, local_path
 from pipeline.core.tracking import check_reachable, mlflow_run
 
@@ -49,9 +50,15 @@ class MlflowTracker:
                                        f"{metrics['images_per_second']:.0f} img/s")
 
     def log_image(self, image, name: str) -> None:
+        """A sample grid as a PNG artifact that says it was generated (by this run)."""
         import mlflow
 
-        mlflow.log_image(image, name)
+        run = mlflow.active_run()
+        data = png.label_generated(png.encode(image), f"runs:/{run.info.run_id}", name)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(name).name
+            path.write_bytes(data)
+            mlflow.log_artifact(str(path), artifact_path=str(Path(name).parent))
 
 
 def runs_root(settings: Settings) -> Path:
@@ -86,7 +93,11 @@ def ensure_metric_classifier(dataset: str, train: ImageSet, test: ImageSet, pres
 
     mlflow.log_metrics({f"metric_classifier.test_accuracy.{k}": v
                         for k, v in trained.test_accuracy.items()})
-    return trained, publish.log_encoder(trained, run_dir, METRIC_MODEL)
+    version = publish.log_encoder(trained, run_dir, METRIC_MODEL)
+    cards.publish(METRIC_MODEL, version, cards.encoder_card(
+        METRIC_MODEL, version, train, test, lineage.counts(train), trained.test_accuracy,
+        cards.METRIC_USE))
+    return trained, version
 
 
 def _rank() -> int:
@@ -132,6 +143,7 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         run_id_file.write_text(run.info.run_id)
         if run_id is None:
             mlflow.log_artifact(str(run_dir / "config.json"))
+            lineage.log_training_set(settings, train, run.info.run_id)
         if train.left_out:
             mlflow.set_tag("stylecast.conditions_left_out",
                            "; ".join(f"{a}: {why}" for a, why in train.left_out))
@@ -149,6 +161,8 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
         mlflow.log_metrics({f"final.{k}": v for k, v in scores.items()}, step=result.step)
         version = publish.log_generator(nets.ema, train.vocabulary, nets.arch, run_dir,
                                         judge_version, cfg.dataset)
+        _publish_generator_card(cfg, version, train, test, judge, judge_version, scores,
+                                nets.arch["resolution"])
 
         def rescore(champion_uri: str) -> dict[str, float] | None:
             champion = load_generator(champion_uri)
@@ -170,6 +184,19 @@ def train_gan(settings: Settings, dataset: str, preset: str, config_file: Path |
             **{k: round(v, 4) for k, v in scores.items()}}
 
 
+def _publish_generator_card(cfg: TrainConfig, version: str, train: ImageSet, test: ImageSet,
+                            judge: TrainedEncoder, judge_version: str | None,
+                            scores: dict[str, float], resolution: int) -> None:
+    """Score the floor (real photos) and ceiling (untrained networks) the card compares
+    with, and publish the card."""
+    n = min(cfg.metric_samples, len(test))
+    real = evaluate.score_real(judge, train, test, n, cfg.seed)
+    untrained = evaluate.score_untrained(cfg, judge, train, test, n, cfg.seed)
+    cards.publish(GAN_MODEL, version, cards.generator_card(
+        version, train, lineage.counts(train), scores, real, untrained, resolution,
+        judge_version))
+
+
 def train_encoder_command(settings: Settings, dataset: str, preset: str,
                           progress=None) -> dict:
     encoder_preset(preset)  # an unknown name fails before minutes of loading
@@ -183,9 +210,13 @@ def train_encoder_command(settings: Settings, dataset: str, preset: str,
                     {"dataset": dataset, "preset": preset, "job": "encoder"}) as run:
         import mlflow
 
+        lineage.log_training_set(settings, train, run.info.run_id)
         trained = train_encoder(train, test, preset, progress=progress)
         mlflow.log_metrics({f"test_accuracy.{k}": v for k, v in trained.test_accuracy.items()})
         version = publish.log_encoder(trained, run_dir)
+        cards.publish(ENCODER_MODEL, version, cards.encoder_card(
+            ENCODER_MODEL, version, train, test, lineage.counts(train), trained.test_accuracy,
+            cards.ENCODER_USE))
     return {"dataset": dataset, "model_version": version, "alias": publish.alias_for(dataset),
             "mlflow_run_id": run.info.run_id, "test_accuracy": trained.test_accuracy}
 
@@ -219,7 +250,8 @@ def sample_command(settings: Settings, model: str, condition: str, n: int, out: 
     labels = vocabulary.parse(condition).repeat(n, 1)
     z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     images = sample(generator, z, labels)
-    paths = write_pngs(images, out)
-    (out / "grid.png").write_bytes(png.encode(grid(images)))
+    paths = write_pngs(images, out, made_by=model)
+    (out / "grid.png").write_bytes(png.label_generated(png.encode(grid(images)), model,
+                                                       f"grid:{condition}"))
     return {"model": model, "condition": condition, "n": len(paths), "out": str(out),
             "grid": str(out / "grid.png")}

@@ -82,10 +82,24 @@ def cli_json(args: list[str], home: Path, **env: str) -> dict:
 
 
 def copy_home(store: dict, dest: Path) -> Path:
-    """A private copy of a prepared home (data, MLflow database and artifacts)."""
+    """A private copy of a prepared home (data, MLflow database and artifacts). The MLflow
+    database names its artifacts by absolute path: the copy's point into the copy, so that
+    a test that changes artifacts never touches the prepared home."""
     import shutil
+    import sqlite3
 
     shutil.copytree(store["home"], dest, ignore=shutil.ignore_patterns("_staging"))
+    database = dest / "mlflow.db"
+    if database.exists():
+        old, new = str(Path(store["home"]).resolve()), str(dest.resolve())
+        with sqlite3.connect(database) as db:
+            tables = [t for (t,) in db.execute("select name from sqlite_master where type = "
+                                               "'table'")]
+            for table in tables:
+                for _, column, kind, *_ in db.execute(f'pragma table_info("{table}")'):
+                    if kind.upper().startswith(("VARCHAR", "TEXT")):
+                        db.execute(f'update "{table}" set "{column}" = replace("{column}", ?, ?)'
+                                   f' where "{column}" like ?', (old, new, f"%{old}%"))
     return dest
 
 

@@ -46,6 +46,10 @@ LAYOUT = {
     "design-images": ("designs/d-abc.png", None, "d-abc"),
     "design-board": ("design-board/board.json", None, None),
     "design-bank": ("design-bank/abc.parquet", None, "abc"),
+    "rights-policy": ("rights/policy.json", None, None),
+    "tombstones": ("rights/tombstones.parquet", None, None),
+    "audit-log": ("rights/audit.jsonl", None, None),
+    "lineage": ("lineage/abc.parquet", None, "abc"),
     "reports": ("reports/2025-W14", "2025-W14", None),
 }
 

@@ -18,7 +18,8 @@ from receivers import mail_text, notify_env, smtp_server, webhook_server
 from pipeline.jobs.notify import StyleCastNotifier
 from pipeline.jobs.tasks import airflow_task
 
-DAG_IDS = {"stylecast_ingest", "stylecast_weekly_report", "stylecast_gan_training"}
+DAG_IDS = {"stylecast_ingest", "stylecast_weekly_report", "stylecast_gan_training",
+           "stylecast_forget"}
 
 
 def test_dagbag_imports_cleanly_with_owner_tags_and_retries():
@@ -297,3 +298,29 @@ def test_ingest_dag_ingests_new_manifests_once(tmp_path, fmnist_dir):
     assert ds.dataset(home / "items", partitioning="hive").count_rows() == rows
     listed = airflow(env, "dags", "list-import-errors")
     assert "stylecast" not in listed.stdout
+
+
+@pytest.mark.integration
+def test_forget_dag_erases_the_items_it_is_given_and_fails_on_ids_it_cannot_find(tmp_path,
+                                                                                 fmnist_dir):
+    import duckdb
+
+    home, drop = tmp_path / "home", tmp_path / "drop"
+    cli_json(["simulate", "--out", str(drop), "--weeks", "3", "--items-per-week", "20"], home,
+             FASHION_MNIST_DIR=str(fmnist_dir))
+    cli_json(["ingest", str(drop / "manifest.csv")], home)
+    ids = [i for (i,) in duckdb.sql(f"select item_id from '{home}/items/*/*.parquet' "
+                                    "order by item_id limit 2").fetchall()]
+    env = environment(tmp_path / "airflow-home", home)
+    prepare(env)
+    done = dags_test(env, "stylecast_forget", {"item_ids": ids})
+    assert succeeded(done), done.stdout[-3000:] + done.stderr[-3000:]
+    left = duckdb.sql(f"select count(*) from '{home}/items/*/*.parquet' where item_id in "
+                      f"({', '.join(repr(i) for i in ids)})").fetchall()[0][0]
+    assert left == 0
+    [entry] = [json.loads(line) for line in
+               (home / "rights" / "audit.jsonl").read_text().splitlines()]
+    assert entry["who"].startswith("airflow:stylecast_forget/") and entry["items"] == 2
+    missing = dags_test(env, "stylecast_forget", {"item_ids": ["no-such-item"]})
+    assert not succeeded(missing)
+    assert "not held by this home" in missing.stdout + missing.stderr

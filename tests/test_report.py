@@ -271,6 +271,9 @@ def test_flagged_concepts_stay_out_of_the_grid_and_the_report_says_why():
     assert "off-trend (declining)" in html
     assert "too close to an existing item" in html
     assert 'src="img/item-02.png" alt="nearest existing item item-02"' in html
+    assert html.count('<span class="generated"') == len(shown), "each design says so"
+    withheld = render.html({**report, "withheld": {"item-02": "no rights stated"}}, images, {})
+    assert 'alt="nearest existing item item-02 not shown: no rights stated"' in withheld
     md = render.markdown(report)
     assert "10 shown, 2 too close" in md and "2 off-trend" in md
     assert "2 dropped as unrecognisable (2 unlike any real item)" in md

@@ -15,6 +15,7 @@ from pipeline.cli import (
     home,
     ingest,
     report,
+    rights,
     runs,
     series,
     simulate,
@@ -62,6 +63,12 @@ for _name, _command in (("draw", design.design_draw), ("vary", design.design_var
                         ("unsave", design.design_unsave), ("board", design.design_board)):
     design_app.command(_name)(_command)
 app.command()(design.studio)
+rights_app = _group("rights", "What items may be used for (analyse, display, train), and "
+                              "erasure's records.")
+for _name, _command in (("show", rights.rights_show), ("set", rights.rights_set),
+                        ("models", rights.rights_models), ("audit", rights.rights_audit)):
+    rights_app.command(_name)(_command)
+app.command()(rights.forget)
 runs_app = _group("runs", "MLflow runs: compare the latest runs of an experiment.")
 runs_app.command("compare")(runs.runs_compare)
 app.command(context_settings={**HELP, **forecasting_cli.EXTRA_LEVELS})(forecasting_cli.forecast)

@@ -37,15 +37,23 @@ def _write_manifest(frame, out: Path, images_root: Path | None = None) -> None:
 def product_catalog_source(
     catalog_dir: Annotated[Path, typer.Argument(help="Folder with styles.csv and images/.")],
     out: Annotated[Path, typer.Option(help="Manifest to write (.csv or .parquet).")],
+    licence: Annotated[str | None, typer.Option(
+        help="The licence you hold the catalogue under (SPDX id where one fits), on every "
+             "row.")] = None,
+    uses: Annotated[str | None, typer.Option(
+        help="What its rights holder allows: analyse, display, train (comma-separated), on "
+             "every row.")] = None,
 ) -> None:
     """Turn the Fashion Product Images catalogue into a manifest (dated by year + season).
 
     The catalogue folder is recorded in the home as the manifest's images root, so
-    `stylecast ingest OUT` needs no --images-root.
+    `stylecast ingest OUT` needs no --images-root. The catalogue states no licence: without
+    --licence or --uses its items are counted in the trends but neither shown nor trained
+    on (the default rights policy).
     """
     from pipeline.sources import product_catalog
 
-    _write_manifest(product_catalog.to_manifest(catalog_dir), out, catalog_dir)
+    _write_manifest(product_catalog.to_manifest(catalog_dir, licence, uses), out, catalog_dir)
 
 
 @fails_cleanly

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.concepts import DEFAULT_PER_CONDITION
 from pipeline.concepts import transforms as concepts
-from pipeline.core import catalog, storage
+from pipeline.core import catalog, png, storage
 from pipeline.core.catalog import read_embeddings, read_styles
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import CHAMPION_URI, GAN_MODEL, ITEMS_DATASET, champion_alias
@@ -97,6 +97,8 @@ def run(settings: Settings, week: str, conditions: list[str] | None = None,
     table["landed_trend"] = table["style_id"].map(lambda s: calls.get(s, "unknown"))
     table["off_trend"] = table["landed_trend"] == "declining"
     table["model"] = model
+    table["image_png"] = [png.label_generated(p, model, cid) for p, cid in
+                          zip(table["image_png"], table["concept_id"], strict=True)]
     table["design_id"] = _design_records(settings, model, loaded, latents, table)
     out = catalog.CONCEPTS.write(settings, table, week)
     shown = table[~table["flagged"]]

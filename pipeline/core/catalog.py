@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 
 from pipeline.core import schemas, storage
 from pipeline.core.errors import UnusableInputError
-from pipeline.core.layout import partition_week, week_partition
+from pipeline.core.layout import PARTITION_KEY, partition_week, week_partition
+from pipeline.core.rights import RIGHTS_COLUMNS, Policy, allowed_mask
 from pipeline.core.settings import Settings
 
 Partitioning = Literal["week", "week-folder", "key", "single"]
@@ -48,6 +49,10 @@ class Dataset:
     description: str
     schema: pa.Schema | None = None  # Arrow datasets: what every file holds
     columns: tuple[str, ...] = ()    # frame datasets: the columns the contract requires
+    # Columns that name items (strings or lists of them) and hold items' content hashes: where
+    # an erasure looks (``core.erasure``); a row naming an erased item goes, a list loses it.
+    item_refs: tuple[str, ...] = ()
+    hash_refs: tuple[str, ...] = ()
 
     # -- where ------------------------------------------------------------------------------
 
@@ -122,14 +127,23 @@ class Dataset:
         if weeks is not None:
             chosen = storage.in_weeks(list(weeks))
             filter = chosen if filter is None else chosen & filter
-        return storage.read_table(self.root(settings), columns=columns, filter=filter)
+        return storage.read_table(self.root(settings), columns=columns, filter=filter,
+                                  schema=self._scan_schema())
 
     def scan_week(self, settings: Settings, week: str, columns: list[str] | None = None,
                   filter=None) -> pa.Table | None:
         """The files of one week's partition as one table, read from that folder alone: on
         an object store, a filter on the partition key would still list every week."""
         return storage.read_table(storage.join(self.root(settings), week_partition(week)),
-                                  columns=columns, filter=filter)
+                                  columns=columns, filter=filter,
+                                  schema=self.schema if self.partitioning == "week" else None)
+
+    def _scan_schema(self) -> pa.Schema | None:
+        """The schema files are read as, so that files written before a column was added read
+        it as null (None: each file's own)."""
+        if self.schema is None or self.partitioning != "week":
+            return None
+        return self.schema.append(pa.field(PARTITION_KEY, pa.string()))
 
     def footer(self, settings: Settings, week: str | None = None, key: str | None = None
                ) -> dict[str, str] | None:
@@ -215,15 +229,17 @@ MANIFEST_ROOTS = Dataset(
 ITEMS = Dataset(
     "items", "items", "part-{key}.parquet", "week", writer="ingest",
     readers=("embed", "styles", "series", "report", "gan"), schema=schemas.ITEMS,
+    item_refs=("item_id",), hash_refs=("sha256",),
     description="one row per stored observation; one file per week and manifest")
 QUARANTINE = Dataset(
     "quarantine", "quarantine", "{key}.parquet", "key", writer="ingest, embed",
-    readers=("report",), schema=schemas.QUARANTINE,
+    readers=("report",), schema=schemas.QUARANTINE, item_refs=("item_id",),
     description="rejected rows with a reason and the whole original row; one file per "
                 "manifest (and `embed-<week>` for images that stopped decoding)")
 DUPLICATES = Dataset(
     "duplicates", "duplicates", "{key}.parquet", "key", writer="ingest", readers=("report",),
-    schema=schemas.DUPLICATES, description="repeats of content already stored, per manifest")
+    schema=schemas.DUPLICATES, item_refs=("item_id", "duplicate_of"), hash_refs=("sha256",),
+    description="repeats of content already stored, per manifest")
 INGEST_LOG = Dataset(
     "ingest-log", "ingest-log", "{key}.json", "key", writer="ingest", readers=("jobs",),
     description="the summary of the last ingest of each manifest")
@@ -239,16 +255,18 @@ DROP_LEDGER = Dataset(
                 "only new or changed files")
 EMBEDDINGS = Dataset(
     "embeddings", "embeddings", "part-0.parquet", "week", writer="embed",
-    readers=("styles", "concepts"), schema=schemas.EMBEDDINGS,
+    readers=("styles", "concepts"), schema=schemas.EMBEDDINGS, item_refs=("item_id",),
+    hash_refs=("sha256",),
     description="one vector per item with an image, from one encoder version per week")
 STYLES = Dataset(
     "styles", "styles", "styles.parquet", "week", writer="styles",
     readers=("series", "concepts", "report"), schema=schemas.STYLES,
+    item_refs=("representatives",),
     description="the styles active (and retired) in a week: centroid, size, description, "
                 "dominant attributes, representatives")
 MEMBERSHIPS = Dataset(
     "memberships", "styles", "members.parquet", "week", writer="styles", readers=("styles",),
-    schema=schemas.MEMBERS,
+    schema=schemas.MEMBERS, item_refs=("item_id",),
     description="the style of every item in the styles run's window")
 STYLE_COUNTS = Dataset(
     "style-counts", "series-counts/styles", "counts.parquet", "week", writer="styles",
@@ -298,6 +316,7 @@ BACKTESTS = Dataset(
 CONCEPTS = Dataset(
     "concepts", "concepts", "concepts.parquet", "week", writer="concepts", readers=("report",),
     columns=("concept_id", "target", "condition", "image_png", "flagged", "style_id"),
+    item_refs=("nearest_item_ids",),
     description="designs drawn for the week's rising conditions, checked and placed")
 DESIGNS = Dataset(
     "designs", "designs", "{key}.json", "key", writer="design", readers=("design", "report"),
@@ -311,9 +330,27 @@ DESIGN_BOARD = Dataset(
     readers=("design",), description="the designs a designer saved, in the order saved")
 DESIGN_BANK = Dataset(
     "design-bank", "design-bank", "{key}.parquet", "key", writer="design",
-    readers=("design",), schema=schemas.DESIGN_BANK,
+    readers=("design",), schema=schemas.DESIGN_BANK, item_refs=("item_id",),
     description="the items a design is compared with, as points of the metric classifier's "
                 "realism space (key: classifier version and the items' files)")
+RIGHTS_POLICY = Dataset(
+    "rights-policy", "rights", "policy.json", "single", writer="cli", readers=("all",),
+    description="which uses (analyse, display, train) each licence and source allows, and "
+                "what items with no rights stated get (`stylecast rights`)")
+TOMBSTONES = Dataset(
+    "tombstones", "rights", "tombstones.parquet", "single", writer="jobs",
+    readers=("ingest",), schema=schemas.TOMBSTONES,
+    description="salted hashes of erased item ids and contents, so that no ingest brings "
+                "them back (the salt is in the file's footer; the ids are not kept)")
+AUDIT_LOG = Dataset(
+    "audit-log", "rights", "audit.jsonl", "single", writer="jobs", readers=("cli",),
+    description="one line per erasure: who, when, how many items, which datasets and models "
+                "it touched; never what was erased")
+LINEAGE = Dataset(
+    "lineage", "lineage", "{key}.parquet", "key", writer="gan", readers=("jobs",),
+    schema=schemas.LINEAGE, item_refs=("item_id",), hash_refs=("sha256",),
+    description="the items each training run learned from (key: its MLflow run id; the "
+                "footer names the run and the registered model)")
 REPORTS = Dataset(
     "reports", "reports", "index.html", "week-folder", writer="report", readers=("cli",),
     description="the weekly report: index.html (opens from disk), report.json, summary.md, "
@@ -324,7 +361,7 @@ DATASETS: tuple[Dataset, ...] = (
     EMBEDDINGS, STYLES, MEMBERSHIPS,
     STYLE_COUNTS, ATTRIBUTE_COUNTS, SERIES, ATTRIBUTE_SHARES, STYLE_SHARES, FORECASTS, TRENDS,
     CALL_GRADES, BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, DESIGNS, DESIGN_IMAGES,
-    DESIGN_BOARD, DESIGN_BANK, REPORTS)
+    DESIGN_BOARD, DESIGN_BANK, RIGHTS_POLICY, TOMBSTONES, AUDIT_LOG, LINEAGE, REPORTS)
 BY_NAME = {d.name: d for d in DATASETS}
 
 
@@ -370,3 +407,46 @@ def read_styles(settings: Settings, week: str | None = None, active_only: bool =
                                  f"{' up to ' + week if week else ''}: run stylecast styles")
     table = STYLES.read(settings, known[-1])
     return table.filter(pc.equal(table["status"], "active")) if active_only else table
+
+
+def read_policy(settings: Settings) -> Policy:
+    """The home's rights policy (the default until one is set); a one-line error when its
+    file does not parse."""
+    try:
+        raw = storage.read_bytes(RIGHTS_POLICY.path(settings))
+    except FileNotFoundError:
+        return Policy()
+    return Policy.from_json(raw, RIGHTS_POLICY.path(settings))
+
+
+def write_policy(settings: Settings, policy: Policy) -> str:
+    return RIGHTS_POLICY.write_bytes(settings, policy.to_json().encode())
+
+
+def scan_items(settings: Settings, use: str, columns: list[str],
+               weeks: Iterable[str] | None = None, filter=None,
+               policy: Policy | None = None) -> pa.Table | None:
+    """Items that the rights policy lets be put to ``use`` (analyse, display, train), with
+    ``columns`` plus the rights columns; None when the store has no items."""
+    wanted = list(dict.fromkeys([*columns, *RIGHTS_COLUMNS]))
+    table = ITEMS.scan(settings, weeks, columns=wanted, filter=filter)
+    if table is None:
+        return None
+    return table.filter(allowed_mask(table, policy or read_policy(settings), use))
+
+
+def scan_items_week(settings: Settings, week: str, use: str, columns: list[str], filter=None,
+                    policy: Policy | None = None) -> pa.Table | None:
+    """:func:`scan_items` for one week, read from that week's folder alone."""
+    wanted = list(dict.fromkeys([*columns, *RIGHTS_COLUMNS]))
+    table = ITEMS.scan_week(settings, week, columns=wanted, filter=filter)
+    if table is None:
+        return None
+    return table.filter(allowed_mask(table, policy or read_policy(settings), use))
+
+
+def items_fingerprint(settings: Settings, week: str, policy: Policy | None = None) -> str:
+    """Changes when a week's item files change or the rights policy does (what a step
+    derived from the week's items must be recomputed on)."""
+    policy = policy or read_policy(settings)
+    return f"{ITEMS.fingerprint(settings, week)}/{policy.digest}"

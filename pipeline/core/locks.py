@@ -4,8 +4,9 @@ It rests on one primitive every StyleCast store has: create a file only if it do
 exist (``O_EXCL`` on a local disk; a conditional put, ``If-None-Match: *``, on an object
 store: AWS S3, GCS, Azure, SeaweedFS and MinIO honour it; a store that ignored it would
 make the lock a no-op, so use one that does). The holder writes a unique token; it
-deletes the lock when done. A lock older than its lease is taken as left by a crashed
-holder and broken, but only by the one waiter that wins an exclusive create of a "breaker"
+deletes the lock when done. A lock older than its lease, or held by a process of this
+machine that no longer runs, is taken as left by a crashed holder and broken, but only by
+the one waiter that wins an exclusive create of a "breaker"
 file named after that token, so two waiters can never both break it (and delete a fresh
 lock a third one just took).
 """
@@ -79,7 +80,8 @@ def store_lock(uri: str, purpose: str, lease_s: float = LEASE_S,
     deadline, pause = time.monotonic() + wait_s, POLL_S[0]
     while not create_exclusive(uri, record):
         held = _read(uri)
-        if held is not None and time.time() - held.get("since", 0) > lease_s:
+        if held is not None and (time.time() - held.get("since", 0) > lease_s
+                                 or _holder_died(held)):
             _break(uri, held)
             continue
         if time.monotonic() > deadline:
@@ -92,6 +94,20 @@ def store_lock(uri: str, purpose: str, lease_s: float = LEASE_S,
     finally:
         if (_read(uri) or {}).get("token") == token:
             storage.remove(uri)
+
+
+def _holder_died(held: dict) -> bool:
+    """A holder on this very machine whose process is gone (killed, say): no need to wait
+    out its lease."""
+    if held.get("host") != socket.gethostname() or not held.get("pid"):
+        return False
+    try:
+        os.kill(int(held["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False
 
 
 def _break(uri: str, held: dict) -> None:

@@ -32,3 +32,9 @@ STYLE_KIND = "style"
 STUDIO_PORT = 8765
 STUDIO_URL_ENV = "STYLECAST_STUDIO_URL"
 DEFAULT_STUDIO_URL = f"http://127.0.0.1:{STUDIO_PORT}"
+
+# The lock under which ingests commit and erasures rewrite the store (``core.locks``).
+STORE_COMMIT_LOCK = "items.lock"
+# On an MLflow run and the model versions it registered: the erasure that removed items it
+# learned from (the model must be retrained; a clean generator is preferred as champion).
+ERASED_TAG = "stylecast.trained_on_erased"

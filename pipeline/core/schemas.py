@@ -7,7 +7,7 @@ import pyarrow as pa
 from pipeline.core.names import EMBEDDING_DIM
 from pipeline.core.storage import with_schema_version
 
-ITEMS_SCHEMA_VERSION = 1
+ITEMS_SCHEMA_VERSION = 2  # 2: licence and uses (files of 1 read them as null)
 
 ITEMS = with_schema_version(pa.schema([
     pa.field("item_id", pa.string(), nullable=False),
@@ -21,6 +21,8 @@ ITEMS = with_schema_version(pa.schema([
     pa.field("width", pa.int32()),
     pa.field("height", pa.int32()),
     pa.field("manifest", pa.string(), nullable=False),
+    pa.field("licence", pa.string()),   # as the manifest gave it; null: none stated
+    pa.field("uses", pa.string()),      # declared uses, e.g. "analyse,display"; null: none
 ]), ITEMS_SCHEMA_VERSION)
 
 QUARANTINE = pa.schema([
@@ -89,4 +91,17 @@ ATTRIBUTE_COUNTS = pa.schema([
 DESIGN_BANK = pa.schema([
     pa.field("item_id", pa.string(), nullable=False),
     pa.field("vector", pa.list_(pa.float32()), nullable=False),  # realism space (gan.realism)
+])
+
+TOMBSTONES = pa.schema([
+    pa.field("key", pa.string(), nullable=False),     # salted hash of an item id or content
+    pa.field("kind", pa.string(), nullable=False),    # item_id | sha256
+    pa.field("erasure", pa.string(), nullable=False),  # the erasure that made it
+])
+
+LINEAGE = pa.schema([
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),
+    pa.field("source", pa.string()),
+    pa.field("licence", pa.string()),
 ])

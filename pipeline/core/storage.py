@@ -301,8 +301,9 @@ def dataset(root: str, schema: pa.Schema | None = None) -> ds.Dataset | None:
     )
 
 
-def read_table(root: str, columns: list[str] | None = None, filter=None) -> pa.Table | None:
-    data = dataset(root)
+def read_table(root: str, columns: list[str] | None = None, filter=None,
+               schema: pa.Schema | None = None) -> pa.Table | None:
+    data = dataset(root, schema)
     if data is None:
         return None
     return data.to_table(columns=columns, filter=filter)

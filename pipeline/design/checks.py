@@ -55,7 +55,8 @@ class ItemBank:
 
 
 def _items(settings: Settings) -> pa.Table:
-    table = catalog.ITEMS.scan(settings, columns=["item_id", "image_png", "attributes"])
+    """The items a designer may see (and redraw): those whose rights allow display."""
+    table = catalog.scan_items(settings, "display", ["item_id", "image_png", "attributes"])
     if table is None:
         raise UnusableInputError(f"no items under {catalog.ITEMS.root(settings)}: run "
                                  "stylecast ingest first")
@@ -64,7 +65,8 @@ def _items(settings: Settings) -> pa.Table:
 
 def load_bank(settings: Settings, judge: TrainedEncoder, judge_version: str) -> ItemBank:
     stamps = storage.file_stamps(catalog.ITEMS.root(settings), ("**/*.parquet",))
-    key = content_key(judge_version.encode(), repr(sorted(stamps.items())).encode())
+    key = content_key(judge_version.encode(), repr(sorted(stamps.items())).encode(),
+                      catalog.read_policy(settings).digest.encode())
     table = _items(settings)
     ids = table["item_id"].to_pylist()
     pngs = dict(zip(ids, table["image_png"].to_pylist(), strict=True))

@@ -54,10 +54,10 @@ class EmbedSummary:
 
 def week_items(settings: Settings, week: str, columns: list[str],
                 items: list[str] | None = None) -> pa.Table:
-    """One week's items that have an image (``width`` is null for label-only rows), read
-    from the week's own partition: on an object store, scanning every partition with a
-    filter would cost a listing per week."""
-    table = catalog.ITEMS.scan_week(settings, week, columns=[*columns, "width"],
+    """One week's items that have an image (``width`` is null for label-only rows) and may be
+    analysed under the rights policy, read from the week's own partition: on an object
+    store, scanning every partition with a filter would cost a listing per week."""
+    table = catalog.scan_items_week(settings, week, "analyse", [*columns, "width"],
                                     filter=pc.field("item_id").isin(items) if items else None)
     if table is None:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
@@ -83,7 +83,7 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
     items; when nothing changed the partition is left as it is (its record refreshed),
     else it is replaced whole (atomically).
     """
-    fingerprint = catalog.ITEMS.fingerprint(settings, week)
+    fingerprint = catalog.items_fingerprint(settings, week)
     recorded = catalog.EMBEDDINGS.footer(settings, week)
     if recorded and (recorded.get(ITEMS_FINGERPRINT), recorded.get(MODEL_VERSION)) == (
             fingerprint, version):

@@ -7,15 +7,18 @@ import json
 
 import pandas as pd
 
+from pipeline.core.rights import LICENCE_COLUMNS, USES_COLUMN, Policy, parse_uses
 from pipeline.core.weeks import day_month_ambiguous, iso_weeks, to_utc
 from pipeline.sources.manifest import attribute_columns
 
 
-def prepare(manifest: pd.DataFrame, default_source: str, first_row: int = 0) -> pd.DataFrame:
+def prepare(manifest: pd.DataFrame, default_source: str, first_row: int = 0,
+            policy: Policy | None = None) -> pd.DataFrame:
     """Normalise the contract columns and flag rows that fail before any image is read.
 
     Adds ``row``, ``observed_ts``, ``iso_week``, ``attributes`` (dict of non-blank values),
-    ``reason`` and ``message`` (blank when the row passed).
+    ``licence`` and ``uses`` (None when not stated; ``uses`` canonical), ``reason`` and
+    ``message`` (blank when the row passed).
     """
     frame = pd.DataFrame({"row": range(first_row, first_row + len(manifest))})
     frame["item_id"] = manifest["item_id"].astype(str).str.strip().to_numpy()
@@ -46,7 +49,46 @@ def prepare(manifest: pd.DataFrame, default_source: str, first_row: int = 0) -> 
         "observed_at " + observed_raw[ambiguous].map(repr)
         + " is a different date day-first and month-first; write YYYY-MM-DD")
     frame.loc[ambiguous & (frame["reason"] == ""), "reason"] = "ambiguous_date"
+    _rights(frame, manifest, policy or Policy())
     return frame
+
+
+def _column(manifest: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
+    name = next((n for n in names if n in manifest.columns), None)
+    if name is None:
+        return pd.Series([""] * len(manifest))
+    return manifest[name].fillna("").astype(str).str.strip().reset_index(drop=True)
+
+
+def _rights(frame: pd.DataFrame, manifest: pd.DataFrame, policy: Policy) -> None:
+    """Store what the row states about its rights; a licence the policy does not name or a
+    word that is not a use is the row's reason (the policy decides uses at read time)."""
+    licences = _column(manifest, LICENCE_COLUMNS)
+    uses = _column(manifest, (USES_COLUMN,))
+    frame["licence"] = licences.where(licences != "", None).to_numpy()
+    canonical: list[str | None] = []
+    for n, text in enumerate(uses):
+        if not text:
+            canonical.append(None)
+            continue
+        try:
+            canonical.append(",".join(parse_uses(text)))
+        except ValueError as err:
+            canonical.append(None)
+            _flag_row(frame, n, "unknown_use", f"uses {text!r}: {err}")
+    frame["uses"] = canonical
+    for n, licence in enumerate(licences):
+        if licence and not policy.knows_licence(licence):
+            _flag_row(frame, n, "unknown_licence",
+                      f"licence {licence!r} is not in the rights policy: add it with "
+                      "`stylecast rights set --licence ... --uses ...`, then ingest again")
+
+
+def _flag_row(frame: pd.DataFrame, n: int, reason: str, message: str) -> None:
+    index = frame.index[n]
+    if frame.at[index, "reason"] == "":
+        frame.at[index, "reason"] = reason
+        frame.at[index, "message"] = message
 
 
 def _flag(frame: pd.DataFrame, mask, reason: str, message: str) -> None:

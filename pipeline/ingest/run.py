@@ -10,6 +10,10 @@ which one ingest at a time runs under a lock held in the store (``core.locks``):
 ``item_id`` another ingest stored meanwhile with other content is quarantined as
 ``item_id_conflict``, one with the same content is a duplicate. The stored result is the
 one the ingests would give run one after the other, in the order they committed.
+
+An erased item (``core.tombstones``: its id, or its content under any id) is left out and
+only counted (``erased``): keeping its row in quarantine would bring back what was erased.
+An erasure commits under the same lock, so an ingest running meanwhile cannot resurrect it.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.core import catalog, storage
+from pipeline.core import catalog, erasure, storage
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.locks import store_lock
+from pipeline.core.names import STORE_COMMIT_LOCK
 from pipeline.core.settings import Settings, is_local, local_path
+from pipeline.core.tombstones import Tombstones
 from pipeline.ingest.decode import Decoder
 from pipeline.ingest.fetch import DEFAULT_MAX_BYTES, ReadPolicy
 from pipeline.ingest.images import ImageLimits, ImageRejected
@@ -41,7 +47,6 @@ PROGRESS_EVERY = 256  # rows; a redraw per row cost more than the row checks
 # the rows: nothing is written and the error says where the paths were looked for. (Remote
 # URIs that fail are quarantined whatever their share: a host being down is not a typo.)
 UNREADABLE_SHARE = 0.9
-COMMIT_LOCK = "items.lock"
 
 
 class Progress(Protocol):
@@ -55,6 +60,7 @@ class IngestSummary:
     ingested: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    erased: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
     weeks: list[str] = field(default_factory=list)
     manifest_key: str = ""
@@ -102,6 +108,7 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
     settings = settings or Settings.from_env()
     limits = limits or ImageLimits()
     raw, manifest_key = read_manifest(manifest)
+    rights = catalog.read_policy(settings)
     images_root = (images_root or recorded_images_root(settings, manifest_key)
                    or _default_images_root(manifest))
     if "image" in raw.columns and (raw["image"].astype(str).str.strip() != "").any():
@@ -125,7 +132,8 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                            "image_ref": rec.image or None, "reason": reason,
                            "message": message, "record_json": rec.record_json})
 
-    index = _ContentIndex(*_existing_index(settings, manifest_key), manifest_key)
+    index = _ContentIndex(*_existing_index(settings, manifest_key), manifest_key,
+                          Tombstones.load(settings))
     image_rows = 0
     with (storage.staging_dir(settings.home, f"ingest-{manifest_key}") as staging,
           Decoder(policy, limits, settings.workers) as decoder):
@@ -133,7 +141,8 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
         try:
             # Row checks run a chunk at a time so per-row state never covers the whole manifest.
             for first in range(0, len(raw), CHUNK_ROWS):
-                rows = prepare(raw.iloc[first:first + CHUNK_ROWS], default_source, first)
+                rows = prepare(raw.iloc[first:first + CHUNK_ROWS], default_source, first,
+                               rights)
                 decodable = rows[(rows["reason"] == "") & (rows["image"] != "")]
                 image_rows += int((~decodable["image"].str.contains("://", regex=False)).sum())
                 decoded = decoder.map(zip(decodable["row"], decodable["image"], strict=True))
@@ -149,11 +158,14 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
                     progress.advance(len(rows) % PROGRESS_EVERY)
             if image_rows and len(unreadable) >= UNREADABLE_SHARE * image_rows:
                 raise UnusableInputError(_unreadable_hint(unreadable, image_rows, images_root))
-            with store_lock(catalog.lock_path(settings, COMMIT_LOCK), "ingest commit"):
-                stored = _ContentIndex(*_existing_index(settings, manifest_key), manifest_key)
+            with store_lock(catalog.lock_path(settings, STORE_COMMIT_LOCK), "ingest commit"):
+                erasure.recover(settings)   # an erasure a crash interrupted completes first
+                stored = _ContentIndex(*_existing_index(settings, manifest_key), manifest_key,
+                                       Tombstones.load(settings))
 
                 def row_of(number: int):
-                    checked = prepare(raw.iloc[number:number + 1], default_source, number)
+                    checked = prepare(raw.iloc[number:number + 1], default_source, number,
+                                      rights)
                     return next(checked.itertuples(index=False))
 
                 lost = _settle(index, stored, row_of, reject, duplicates.append)
@@ -165,6 +177,7 @@ def run(manifest: str, images_root: str | None = None, settings: Settings | None
 
     _replace(settings, catalog.QUARANTINE, manifest_key, quarantine)
     _replace(settings, catalog.DUPLICATES, manifest_key, duplicates)
+    summary.erased = index.erased
     summary.duplicates = len(duplicates)
     summary.quarantined = len(quarantine)
     summary.by_reason = dict(sorted(reasons.items()))
@@ -187,6 +200,10 @@ def _settle(index: _ContentIndex, stored: _ContentIndex, row_of: Callable, rejec
     ingest stored meanwhile. Returns their ids, now quarantined or recorded as duplicates."""
     lost = set()
     for item_id, (identity, has_image, row) in index.new.items():
+        if stored.tombstones.erased(item_id, identity):   # erased while this run staged it
+            index.erased += 1
+            lost.add(item_id)
+            continue
         if item_id not in stored.ids and not (has_image and identity in stored.images):
             continue
         rec = row_of(row)
@@ -209,6 +226,8 @@ class _ContentIndex:
     ids: dict[str, str]
     images: dict[str, str]
     manifest_key: str
+    tombstones: Tombstones
+    erased: int = 0
     # This run's new items: item_id -> (content hash, has an image, manifest row).
     new: dict[str, tuple[str, bool, int]] = field(default_factory=dict)
 
@@ -228,6 +247,9 @@ def _place(rec, outcome: tuple[int, object] | None, index: _ContentIndex,
         identity = label_identity(rec.observed_ts, rec.source, rec.attributes)
 
     key = index.manifest_key
+    if index.tombstones.erased(rec.item_id, identity):
+        index.erased += 1
+        return
     if rec.item_id in index.ids:
         if index.ids[rec.item_id] != identity:
             reject(rec, "item_id_conflict",
@@ -252,7 +274,7 @@ def _item_row(rec, identity: str, image, manifest_key: str) -> dict:
         "attributes": list(rec.attributes.items()),
         "image_png": image.png if image else None, "image_ref": rec.image or None,
         "width": image.width if image else None, "height": image.height if image else None,
-        "manifest": manifest_key,
+        "manifest": manifest_key, "licence": rec.licence, "uses": rec.uses,
     }
 
 

@@ -172,3 +172,18 @@ def _small(result: dict) -> dict:
         return value is None or isinstance(value, str | int | float | bool)
 
     return {key: value for key, value in result.items() if small(value)}
+
+
+@airflow_task
+def forget_items(item_ids: list[str]) -> dict:
+    """The forget DAG's task: erase the items; ids the home does not hold fail the task
+    (after the others are erased), since retrying cannot find them."""
+    from dataclasses import asdict
+
+    from pipeline.jobs.forget import forget
+
+    summary = forget(Settings.from_env(), [str(i) for i in item_ids])
+    if summary.missing:
+        raise UnusableInputError(f"{len(summary.missing)} id(s) not held by this home (the "
+                                 f"others were erased): {', '.join(summary.missing[:20])}")
+    return asdict(summary)

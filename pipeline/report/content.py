@@ -227,10 +227,11 @@ def concepts_section(inputs: ReportInputs) -> dict:
               "condition": r.condition, "style_id": r.style_id,
               "style": r.style_description, "novelty": round(float(r.novelty), 3),
               "landed_trend": r.landed_trend, "off_trend": bool(r.off_trend),
-              "too_close": bool(r.too_close), "nearest_item_id": next(iter(r.nearest_item_ids)),
+              "too_close": bool(r.too_close), "nearest_item_id": next(iter(r.nearest_item_ids), ""),
               "nearest_distance": round(float(r.nearest_distance), 4),
               # concepts files written before designs were kept have no design id
-              "design_id": str(getattr(r, "design_id", "") or "")}
+              "design_id": str(getattr(r, "design_id", "") or ""),
+              "model": str(getattr(r, "model", "") or "")}
              for r in shown.itertuples()]
     dropped = table.drop(shown.index)
     reasons = (dropped["flag_reason"].map(_reason_kind).value_counts().to_dict()

@@ -36,11 +36,22 @@ def html(report: dict, images: dict[str, str], attribute_charts: dict[str, str])
                              undefined=jinja2.StrictUndefined)
     env.filters.update(short=short, pct=pct, signed_pct=signed_pct, fixed=fixed)
     concepts_by_id = {c["concept_id"]: c for c in report["concepts"]["items"]}
-    highlighted = [{"label": None, "probability": None, "why": None, "drivers": [], **h}
-                   for h in report["highlighted"]]
+    withheld = report.get("withheld", {})
+    highlighted = [{"label": None, "probability": None, "why": None, "drivers": [],
+                    "withheld_note": _withheld_note(h.get("representatives", []), withheld),
+                    **h} for h in report["highlighted"]]
     return env.get_template("report.html.j2").render(
-        r={**report, "highlighted": highlighted}, images=images,
+        r={"withheld": {}, **report, "highlighted": highlighted}, images=images,
         attribute_charts=attribute_charts, concepts_by_id=concepts_by_id)
+
+
+def _withheld_note(items: list[str], withheld: dict[str, str]) -> str:
+    """'2 of 6 not shown: <reason>.' for the representatives whose photos are withheld."""
+    hidden = [i for i in items if i in withheld]
+    if not hidden:
+        return ""
+    reasons = "; ".join(dict.fromkeys(withheld[i] for i in hidden))
+    return f"{len(hidden)} of {len(items)} not shown: {reasons}."
 
 
 def _line(entry: dict) -> str:

@@ -15,14 +15,16 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.compute as pc
 
-from pipeline.core import catalog, layout, storage
+from pipeline.core import catalog, layout, png, storage
 from pipeline.core.catalog import read_styles
 from pipeline.core.errors import UnusableInputError
+from pipeline.core.rights import RIGHTS_COLUMNS
 from pipeline.core.settings import Settings
 from pipeline.core.weeks import iso_week, parse_week
 from pipeline.report import charts, content, render, why
 
 EXPERIMENT = "stylecast-report"
+WITHHELD_IMAGE = "img/withheld.png"
 
 
 def gather(settings: Settings, week: str) -> content.ReportInputs:
@@ -70,7 +72,7 @@ def explain(settings: Settings, week: str, uids: list[str]) -> dict[str, dict]:
     if not earlier or not _styled(settings, earlier[-1], earlier):
         earlier = weeks[-2 * content.RECENT_WEEKS:-content.RECENT_WEEKS]
         earlier_label = f"the {len(earlier)} weeks before"
-    table = catalog.ITEMS.scan(settings, weeks=earlier + recent,
+    table = catalog.scan_items(settings, "analyse", weeks=earlier + recent,
                                columns=["item_id", "iso_week", "source", "attributes"])
     if table is None or not earlier:
         return {}
@@ -136,13 +138,34 @@ def _image_name(key: str) -> str:
     return "img/" + layout.content_key(key.encode()) + ".png"
 
 
-def _item_pngs(settings: Settings, item_ids: set[str]) -> dict[str, bytes]:
+def _item_pngs(settings: Settings, item_ids: set[str]
+               ) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The photos of these items that their rights let the report show, and why each other
+    one is withheld (an item no longer stored is neither)."""
     if not item_ids:
-        return {}
-    table = catalog.ITEMS.scan(settings, columns=["item_id", "image_png"],
+        return {}, {}
+    table = catalog.ITEMS.scan(settings, columns=["item_id", "image_png", *RIGHTS_COLUMNS],
                                filter=pc.field("item_id").isin(sorted(item_ids)))
-    return {i: png for i, png in zip(table["item_id"].to_pylist(),
-                                     table["image_png"].to_pylist(), strict=True) if png}
+    if table is None:
+        return {}, {}
+    policy = catalog.read_policy(settings)
+    shown, withheld = {}, {}
+    for row in table.to_pylist():
+        if not row["image_png"]:
+            continue
+        why = policy.reason(row["source"], row["licence"], row["uses"], "display")
+        if why:
+            withheld[row["item_id"]] = why
+        else:
+            shown[row["item_id"]] = row["image_png"]
+    return shown, withheld
+
+
+def _placeholder() -> bytes:
+    """The neutral tile shown where an item's photo may not be displayed."""
+    import numpy as np
+
+    return png.encode(np.full((64, 64, 3), 232, np.uint8))
 
 
 def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
@@ -176,9 +199,13 @@ def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
     wanted = {i for h in report["highlighted"] for i in h["representatives"]}
     wanted |= {c["nearest_item_id"] for c in report["concepts"]["items"] if c["too_close"]}
     images = {}
-    for item, png in _item_pngs(settings, wanted).items():
+    shown, withheld = _item_pngs(settings, wanted)
+    for item, data in shown.items():
         images[item] = _image_name("item:" + item)
-        files[images[item]] = png
+        files[images[item]] = data
+    if withheld:
+        files[WITHHELD_IMAGE] = _placeholder()
+        images.update(dict.fromkeys(withheld, WITHHELD_IMAGE))
     if inputs.concepts is not None:  # a dropped concept is counted, not shown or kept
         shown = {c["concept_id"] for c in report["concepts"]["items"]}
         for cid, png in zip(inputs.concepts["concept_id"], inputs.concepts["image_png"],
@@ -190,6 +217,7 @@ def render_files(settings: Settings, inputs: content.ReportInputs, report: dict,
         h["representatives"] = [i for i in h["representatives"] if i in images]
     for name, data in files.items():
         (folder / name).write_bytes(data)
+    report["withheld"] = withheld
     (folder / "index.html").write_text(render.html(report, images, attribute_charts))
     (folder / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (folder / "summary.md").write_text(render.markdown(report))
@@ -234,8 +262,24 @@ def _log(settings: Settings, week: str, folder: Path, report: dict, digest: str)
                             "data.items_this_week": health["items_this_week"],
                             "data.quarantined": health["quarantined"],
                             "concepts.count": len(report["concepts"]["items"])})
+        _log_rights(settings, week)
         mlflow.log_artifacts(str(folder), artifact_path="report")
         return run.info.run_id
+
+
+def _log_rights(settings: Settings, week: str) -> None:
+    """The run's items (up to its week) by licence and by the uses the policy allows them."""
+    import mlflow
+
+    from pipeline.core.rights import counts_by_licence
+
+    weeks = [w for w in catalog.ITEMS.weeks(settings) if w <= week]
+    items = catalog.ITEMS.scan(settings, weeks, columns=RIGHTS_COLUMNS) if weeks else None
+    if items is None:
+        return
+    policy = catalog.read_policy(settings)
+    mlflow.log_metrics({k: float(v) for k, v in counts_by_licence(items, policy).items()})
+    mlflow.set_tag("stylecast.rights_policy", f"revision {policy.revision} ({policy.digest})")
 
 
 def summary_markdown(settings: Settings, week: str) -> str:

@@ -76,12 +76,13 @@ def attribute_counts(settings: Settings, weeks: list[str]) -> tuple[pd.DataFrame
 
 
 def _week_attribute_counts(settings: Settings, week: str) -> int:
-    """Refresh one week's attribute counts if its items changed; its item count."""
-    fingerprint = catalog.ITEMS.fingerprint(settings, week)
+    """Refresh one week's attribute counts if its items (or the rights policy) changed; its
+    count of items that may be analysed."""
+    fingerprint = catalog.items_fingerprint(settings, week)
     recorded = catalog.ATTRIBUTE_COUNTS.footer(settings, week)
     if recorded and recorded.get(ITEMS_FINGERPRINT) == fingerprint:
         return int(recorded[ITEMS])
-    items = catalog.ITEMS.scan_week(settings, week, columns=["iso_week", "attributes"])
+    items = catalog.scan_items_week(settings, week, "analyse", ["iso_week", "attributes"])
     counts = item_attribute_counts(items)
     catalog.ATTRIBUTE_COUNTS.write(settings, counts.astype({"count": "int64"}), week, metadata={
         ITEMS_FINGERPRINT: fingerprint, ITEMS: str(items.num_rows)})

@@ -10,7 +10,10 @@ from PIL import Image
 
 from pipeline.core import fashion_mnist
 from pipeline.core.errors import UnusableInputError
+from pipeline.core.rights import LICENCE_COLUMNS, USES_COLUMN
 from pipeline.sources.manifest import read_manifest
+
+FASHION_MNIST_LICENCE = "MIT"
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,18 @@ class LabelledCatalog:
     labels: np.ndarray  # str label per image
     _images: np.ndarray | None = None  # in-memory greyscale images (Fashion-MNIST)
     _paths: tuple[Path, ...] = ()
+    # The rights each image comes with, carried into the simulated manifest ('' = none).
+    licences: np.ndarray | None = None
+    uses: np.ndarray | None = None
+
+    def rights(self, index: int) -> dict[str, str]:
+        """The manifest's rights columns for one image (none when the catalogue has none)."""
+        out = {}
+        if self.licences is not None and self.licences[index]:
+            out["licence"] = str(self.licences[index])
+        if self.uses is not None and self.uses[index]:
+            out["uses"] = str(self.uses[index])
+        return out
 
     def image(self, index: int) -> np.ndarray:
         """uint8 array, (H, W) greyscale or (H, W, 3) RGB."""
@@ -36,7 +51,8 @@ class LabelledCatalog:
 def fashion_mnist_catalog() -> LabelledCatalog:
     data = fashion_mnist.load("all")
     names = np.array(fashion_mnist.CLASS_NAMES)[data.labels]
-    return LabelledCatalog("fashion-mnist", names, _images=data.images)
+    return LabelledCatalog("fashion-mnist", names, _images=data.images,
+                           licences=np.full(len(names), FASHION_MNIST_LICENCE))
 
 
 def folder_catalog(folder: Path, label_column: str) -> LabelledCatalog:
@@ -50,7 +66,11 @@ def folder_catalog(folder: Path, label_column: str) -> LabelledCatalog:
             raise UnusableInputError(f"catalogue {manifests[0]}: no {column!r} column")
     frame = frame[(frame["image"] != "") & (frame[label_column] != "")]
     paths = tuple(folder / p for p in frame["image"])
-    return LabelledCatalog(folder.name, frame[label_column].to_numpy(dtype=str), _paths=paths)
+    licence = next((c for c in LICENCE_COLUMNS if c in frame.columns), None)
+    return LabelledCatalog(
+        folder.name, frame[label_column].to_numpy(dtype=str), _paths=paths,
+        licences=frame[licence].to_numpy(dtype=str) if licence else None,
+        uses=frame[USES_COLUMN].to_numpy(dtype=str) if USES_COLUMN in frame.columns else None)
 
 
 def load(catalog: str, label_column: str) -> LabelledCatalog:

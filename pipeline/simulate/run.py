@@ -111,7 +111,8 @@ def simulate(catalog: LabelledCatalog, scenario: Scenario, weeks: int, start: da
                 raise UnusableInputError(
                     f"catalogue {catalog.name} ran out of distinct {label!r} images in week "
                     f"{week}; lower --weeks or --items-per-week")
-            pixels = catalog.image(pools[label].pop())
+            index = pools[label].pop()
+            pixels = catalog.image(index)
             if colour_attr is not None:
                 pixels = colourise(pixels, colour_attr.rgb(drawn[colour_attr.name][i]))
             item_id = f"sim-{week}-{i:04d}"
@@ -121,7 +122,8 @@ def simulate(catalog: LabelledCatalog, scenario: Scenario, weeks: int, start: da
                 seconds=float(seconds[i]))
             manifest_rows.append({"item_id": item_id, "image": relative,
                                   "observed_at": observed.isoformat(timespec="seconds"),
-                                  "source": SOURCE, **{k: v[i] for k, v in drawn.items()}})
+                                  "source": SOURCE, **catalog.rights(index),
+                                  **{k: v[i] for k, v in drawn.items()}})
         if progress:
             progress(1)
 

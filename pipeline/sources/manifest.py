@@ -1,8 +1,9 @@
 """The manifest contract: one row per observation.
 
 Required: ``item_id``, ``observed_at``. Optional: ``image`` (a path relative to an images
-root, or a URI; blank or absent for label-only observations), ``source``. Every other
-column is an attribute and is kept.
+root, or a URI; blank or absent for label-only observations), ``source``, and the rights
+columns ``licence`` (or ``license``) and ``uses`` (``core.rights``). Every other column is an
+attribute and is kept.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import pandas as pd
 
 from pipeline.core import catalog, layout, storage
 from pipeline.core.errors import UnusableInputError
+from pipeline.core.rights import LICENCE_COLUMNS, USES_COLUMN
 from pipeline.core.settings import Settings
 
 REQUIRED_COLUMNS = ("item_id", "observed_at")
-RESERVED_COLUMNS = ("item_id", "image", "observed_at", "source")
+RESERVED_COLUMNS = ("item_id", "image", "observed_at", "source", *LICENCE_COLUMNS, USES_COLUMN)
 
 
 def attribute_columns(frame: pd.DataFrame) -> list[str]:
@@ -41,6 +43,9 @@ def read_manifest(uri: str) -> tuple[pd.DataFrame, str]:
     if frame.columns.duplicated().any():
         dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise UnusableInputError(f"manifest {uri}: duplicated column(s) {', '.join(dupes)}")
+    if all(c in frame.columns for c in LICENCE_COLUMNS):
+        raise UnusableInputError(f"manifest {uri}: both 'licence' and 'license' columns; "
+                                 "keep one")
     return frame, layout.content_key(raw)
 
 

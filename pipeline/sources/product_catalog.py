@@ -19,7 +19,10 @@ ATTRIBUTES = ("gender", "masterCategory", "subCategory", "articleType", "baseCol
               "season", "usage", "productDisplayName")
 
 
-def to_manifest(catalog_dir: Path) -> pd.DataFrame:
+def to_manifest(catalog_dir: Path, licence: str | None = None, uses: str | None = None
+                ) -> pd.DataFrame:
+    """The catalogue as a manifest; ``licence`` and ``uses``, when given, are stated on every
+    row (the catalogue itself states none: its publisher asks to check the licence)."""
     styles_csv = catalog_dir / "styles.csv"
     if not styles_csv.is_file():
         raise UnusableInputError(f"{styles_csv}: not found (expected the catalogue's styles.csv)")
@@ -37,6 +40,10 @@ def to_manifest(catalog_dir: Path) -> pd.DataFrame:
         "observed_at": observed,
         "source": "catalog",
     })
+    if licence:
+        manifest["licence"] = licence
+    if uses:
+        manifest["uses"] = uses
     for column in ATTRIBUTES:
         if column in styles.columns:
             manifest[column] = styles[column]
