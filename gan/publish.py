@@ -176,7 +176,8 @@ def promote_if_better(version: str, dataset: str, scores: dict[str, float],
     if champion is None:
         client.set_registered_model_alias(GAN_MODEL, alias, version)
         return True, f"no {dataset} champion yet"
-    if ERASED_TAG in champion.tags:   # a generator that learned from erased items gives way
+    clean = ERASED_TAG not in client.get_model_version(GAN_MODEL, version).tags
+    if ERASED_TAG in champion.tags and clean:   # one that learned from erased items gives way
         client.set_registered_model_alias(GAN_MODEL, alias, version)
         return True, (f"champion v{champion.version} learned from items erased since "
                       f"({champion.tags[ERASED_TAG]}); the clean generator takes over")

@@ -168,6 +168,7 @@ def test_forget_reaches_everything_made_from_an_item(home, reported):
     assert not (home / "designs" / f"{redrawn['design_id']}.json").exists()
     rebuilt = (home / "reports" / week / "report.json").read_text()
     assert not any(i in rebuilt for i in doomed)
+    assert f"{len(doomed)} item(s) of weeks up to this one were erased on" in rebuilt
 
     client = _mlflow(home)
     for run in report_runs_before:   # the earlier logged reports showed the erased photos
@@ -182,3 +183,26 @@ def test_forget_reaches_everything_made_from_an_item(home, reported):
     assert any("champion-items" in m["aliases"] for m in listed)
     audit = (home / "rights" / "audit.jsonl").read_text()
     assert '"who": "test"' in audit and not re.search("|".join(doomed), audit)
+
+
+def test_a_generator_that_learned_from_erased_items_gives_way_to_a_clean_one(home):
+    import mlflow
+
+    from gan import publish
+
+    client = _mlflow(home)
+    champion = client.get_model_version_by_alias("stylecast-gan", "champion-items")
+    assert "stylecast.trained_on_erased" in champion.tags, "tagged by the erasure above"
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    try:
+        tainted, why = publish.promote_if_better(champion.version, "items", {"fd": 1e9}, None)
+        assert not tainted and "clean" not in why, "a tainted candidate has no right of way"
+        clean = client.create_model_version("stylecast-gan", champion.source,
+                                            run_id=None)   # the same weights, no lineage
+        promoted, why = publish.promote_if_better(clean.version, "items", {"fd": 1e9}, None)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert promoted and "the clean generator takes over" in why
+    assert client.get_model_version_by_alias("stylecast-gan", "champion-items").version == \
+        clean.version

@@ -23,6 +23,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.core import catalog, storage
+from pipeline.core.layout import content_key
 from pipeline.core.settings import Settings
 from pipeline.core.tombstones import Tombstones
 
@@ -125,36 +127,52 @@ def plan(settings: Settings, target: Target, erasure: str, audit: dict) -> Plan:
 
 
 def _stage(settings: Settings, result: Plan, dest: str, data: bytes) -> None:
-    staged = journal(settings, result.erasure, "staged", f"{len(result.writes):06d}")
+    staged = _staged_path(settings, result.erasure, dest)
     storage.write_bytes_atomic(data, staged)
     result.writes.append((staged, dest))
 
 
+def _staged_path(settings: Settings, erasure: str, dest: str) -> str:
+    return journal(settings, erasure, "staged", content_key(dest.encode()))
+
+
 def _plan_table_dataset(settings: Settings, dataset: catalog.Dataset, ids: pa.Array,
                         hashes: pa.Array, result: Plan) -> None:
-    for path in dataset.files(settings):
-        if not path.endswith(".parquet"):
-            continue
-        result.scanned[dataset.name] = result.scanned.get(dataset.name, 0) + 1
+    """Scrub the dataset's files that name an erased item into the journal, a file per
+    worker thread at a time (reading, encoding and writing Parquet release the GIL)."""
+    paths = [p for p in dataset.files(settings) if p.endswith(".parquet")]
+    result.scanned[dataset.name] = len(paths)
+
+    def scrub(path: str) -> str | None:   # the staged file, "" to remove, None: untouched
         refs = [*dataset.item_refs, *dataset.hash_refs]
         head = storage.read_file(path, columns=[c for c in refs if c in _columns(path)])
         if not _holds(head, dataset, ids, hashes):
+            return None
+        scrubbed = _scrub(storage.read_file(path), dataset, ids, hashes)
+        # An emptied item file or keyed file goes; a weekly output stays, empty, so that its
+        # week still reads as computed.
+        if scrubbed.num_rows == 0 and (dataset is catalog.ITEMS or dataset.partitioning == "key"):
+            return ""
+        staged = _staged_path(settings, result.erasure, path)
+        storage.write_bytes_atomic(_parquet_bytes(scrubbed, storage.file_metadata(path) or {}),
+                                   staged)
+        return staged
+
+    with ThreadPoolExecutor(max(1, settings.workers)) as pool:
+        outcomes = list(pool.map(scrub, paths))
+    for path, staged in zip(paths, outcomes, strict=True):
+        if staged is None:
             continue
-        table = storage.read_file(path)
-        scrubbed = _scrub(table, dataset, ids, hashes)
         result.files[dataset.name] = result.files.get(dataset.name, 0) + 1
         week = dataset.file_week(settings, path)
         if dataset is catalog.ITEMS and week and week not in result.weeks:
             result.weeks.append(week)
         if dataset is catalog.LINEAGE:
             result.runs.append(path.rsplit("/", 1)[-1].removesuffix(".parquet"))
-        # An emptied item file or keyed file goes; a weekly output stays, empty, so that its
-        # week still reads as computed.
-        if scrubbed.num_rows == 0 and (dataset is catalog.ITEMS or dataset.partitioning == "key"):
-            result.removes.append(path)
+        if staged:
+            result.writes.append((staged, path))
         else:
-            footer = storage.file_metadata(path) or {}
-            _stage(settings, result, path, _parquet_bytes(scrubbed, footer))
+            result.removes.append(path)
     result.weeks.sort()
 
 
@@ -280,12 +298,8 @@ def load_plan(settings: Settings, erasure: str) -> Plan | None:
 def apply(settings: Settings, done: Plan) -> None:
     """Replace every target by its staged file and remove what goes; safe to repeat."""
     for staged, dest in done.writes:
-        try:
-            data = storage.read_bytes(staged)
-        except FileNotFoundError:   # applied before a crash
-            continue
-        storage.write_bytes_atomic(data, dest)
-        storage.remove(staged)
+        if storage.exists(staged):   # else applied before a crash
+            storage.move_atomic(staged, dest)
     for path in done.removes:
         if storage.exists(path):
             storage.remove(path)

@@ -214,6 +214,18 @@ def folder_fingerprint(root: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def move_atomic(source: str, dest: str) -> None:
+    """Replace ``dest`` by ``source`` in one step (a rename on a local disk: both live under
+    the same home; a single put, then the delete, on an object store)."""
+    if is_local(source) and is_local(dest):
+        target = Path(local_path(dest))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(local_path(source), target)
+        return
+    write_bytes_atomic(read_bytes(source), dest)
+    remove(source)
+
+
 def remove(uri: str) -> None:
     fs, path = filesystem(uri)
     if fs.exists(path):

@@ -89,6 +89,8 @@ def _who() -> str:
 
 
 def _rebuild_reports(settings: Settings, weeks: list[str], track: bool) -> list[str]:
+    if not weeks:
+        return []
     from pipeline.report.run import build_report
 
     for week in weeks:

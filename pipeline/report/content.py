@@ -43,6 +43,7 @@ class ReportInputs:
     quarantined: dict[str, int] = field(default_factory=dict)
     grades: pd.DataFrame | None = None      # earlier weeks' calls graded this week
     share_changes: dict[str, dict] = field(default_factory=dict)   # uid -> why.share_change
+    erasures: list[dict] = field(default_factory=list)   # audit entries touching weeks <= it
 
 
 def _label(uid: str, styles: pd.DataFrame | None) -> str:
@@ -289,6 +290,10 @@ def build(inputs: ReportInputs, generated_at: str) -> dict:
                      "there is nothing to forecast.")
     elif health(inputs)["items_this_week"] == 0:
         notes.append(f"No items were observed in {inputs.week}; the week counts as zero.")
+    for erasure in inputs.erasures:
+        notes.append(f"{erasure['items']} item(s) of weeks up to this one were erased on "
+                     f"{erasure['when'][:10]} (stylecast forget); trend figures computed "
+                     "before then counted them until the weekly job runs for this week again.")
     return {"week": inputs.week, "generated_at": generated_at, "has_data": has_data,
             "notes": notes, "headline": top,
             "highlighted": [highlight(uid, inputs) for uid in highlighted_ids(inputs, top)],

@@ -57,7 +57,18 @@ def gather(settings: Settings, week: str) -> content.ReportInputs:
     if quarantine is not None:
         inputs.quarantined = dict(Counter(quarantine["reason"].to_pylist()))
     inputs.grades = catalog.CALL_GRADES.read_frame(settings, week)
+    inputs.erasures = _erasures(settings, week)
     return inputs
+
+
+def _erasures(settings: Settings, week: str) -> list[dict]:
+    """The audit log's erasures that removed items of this week or earlier ones."""
+    try:
+        lines = storage.read_bytes(catalog.AUDIT_LOG.path(settings)).decode().splitlines()
+    except FileNotFoundError:
+        return []
+    entries = [json.loads(line) for line in lines if line.strip()]
+    return [e for e in entries if any(w <= week for w in e.get("weeks", []))]
 
 
 def explain(settings: Settings, week: str, uids: list[str]) -> dict[str, dict]:
