@@ -141,8 +141,8 @@ def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: s
             **airflow_tags(), **({RUN_KEY_TAG: run_key} if run_key else {})}
     try:
         existing = run_id or (_run_with_key(experiment_id, run_key) if run_key else None)
-        with mlflow.start_run(run_id=existing, run_name=None if existing else run_name,
-                              tags=tags) as run:
+        with mlflow.start_run(run_id=existing, experiment_id=None if existing else experiment_id,
+                              run_name=None if existing else run_name, tags=tags) as run:
             if existing is None:
                 mlflow.log_params({k: str(v) for k, v in params.items()})
             yield run
@@ -153,7 +153,7 @@ def mlflow_run(settings: Settings, experiment: str, run_name: str, input_hash: s
 
 
 def ensure_experiment(settings: Settings, name: str) -> str:
-    """Set (creating if needed) the experiment; returns its id.
+    """The experiment's id, creating it if needed.
 
     With a database store, MLflow would put artifacts in ``./mlruns`` of whatever folder the
     process runs in; StyleCast keeps them under the home (``mlartifacts/``) instead. A
@@ -171,7 +171,9 @@ def ensure_experiment(settings: Settings, name: str) -> str:
         # Created meanwhile by a concurrent task: fine, it is the same experiment.
         with contextlib.suppress(MlflowException):
             mlflow.create_experiment(name, artifact_location=location)
-    return mlflow.set_experiment(name).experiment_id
+    # Not ``set_experiment``: a library call must not change the process's active
+    # experiment under later, unrelated ``mlflow.start_run()`` calls.
+    return (found or mlflow.get_experiment_by_name(name)).experiment_id
 
 
 def _run_with_key(experiment_id: str, run_key: str) -> str | None:

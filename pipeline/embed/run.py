@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from pipeline.core import catalog
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import EMBEDDING_DIM
+from pipeline.core.rights import Policy
 from pipeline.core.schemas import EMBEDDINGS, QUARANTINE
 from pipeline.core.settings import Settings
 from pipeline.embed import DEFAULT_BATCH
@@ -53,12 +54,13 @@ class EmbedSummary:
 
 
 def week_items(settings: Settings, week: str, columns: list[str],
-                items: list[str] | None = None) -> pa.Table:
+               items: list[str] | None = None, policy: Policy | None = None) -> pa.Table:
     """One week's items that have an image (``width`` is null for label-only rows) and may be
     analysed under the rights policy, read from the week's own partition: on an object
     store, scanning every partition with a filter would cost a listing per week."""
     table = catalog.scan_items_week(settings, week, "analyse", [*columns, "width"],
-                                    filter=pc.field("item_id").isin(items) if items else None)
+                                    filter=pc.field("item_id").isin(items) if items else None,
+                                    policy=policy)
     if table is None:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     return table.filter(pc.is_valid(table["width"])).select(columns)
@@ -75,7 +77,8 @@ def _existing(settings: Settings, week: str) -> dict[str, tuple[str, str, np.nda
 
 
 def embed_week(settings: Settings, week: str, encoder, version: str,
-               batch_size: int = DEFAULT_BATCH) -> tuple[int, int, int]:
+               batch_size: int = DEFAULT_BATCH, policy: Policy | None = None
+               ) -> tuple[int, int, int]:
     """(computed, reused, quarantined) for one week.
 
     A week whose items folder and encoder version match what its partition records is
@@ -83,12 +86,13 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
     items; when nothing changed the partition is left as it is (its record refreshed),
     else it is replaced whole (atomically).
     """
-    fingerprint = catalog.items_fingerprint(settings, week)
+    policy = policy or catalog.read_policy(settings)
+    fingerprint = catalog.items_fingerprint(settings, week, policy)
     recorded = catalog.EMBEDDINGS.footer(settings, week)
     if recorded and (recorded.get(ITEMS_FINGERPRINT), recorded.get(MODEL_VERSION)) == (
             fingerprint, version):
         return 0, int(recorded["num_rows"]), 0
-    listed = week_items(settings, week, ["item_id", "sha256"])
+    listed = week_items(settings, week, ["item_id", "sha256"], policy=policy)
     existing = _existing(settings, week)
     current = dict(zip(listed["item_id"].to_pylist(), listed["sha256"].to_pylist(),
                        strict=True))
@@ -101,7 +105,8 @@ def embed_week(settings: Settings, week: str, encoder, version: str,
         return 0, len(keep_rows), 0
     arch = encoder.model.arch
     new_rows, images, rejected = [], [], []
-    todo = week_items(settings, week, ["item_id", "sha256", "image_png", "manifest"], stale)
+    todo = week_items(settings, week, ["item_id", "sha256", "image_png", "manifest"], stale,
+                      policy)
     for item, sha, png, manifest in zip(*(todo[c].to_pylist() for c in (
             "item_id", "sha256", "image_png", "manifest")), strict=True):
         try:
@@ -163,8 +168,10 @@ def run(settings: Settings, weeks: Iterable[str] | None = None, model_version: s
     encoder, version = load_items_encoder(settings, model_version)
     summary = EmbedSummary(model_version=version, weeks=chosen)
     started = time.perf_counter()
+    policy = catalog.read_policy(settings)   # one policy for the whole run
     for week in chosen:
-        computed, reused, quarantined = embed_week(settings, week, encoder, version, batch_size)
+        computed, reused, quarantined = embed_week(settings, week, encoder, version, batch_size,
+                                                   policy)
         summary.computed += computed
         summary.reused += reused
         summary.quarantined += quarantined

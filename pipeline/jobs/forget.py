@@ -67,7 +67,8 @@ def forget(settings: Settings, item_ids: list[str], who: str | None = None,
         summary.reports_rebuilt += _rebuild_reports(settings, done.reports, track)
         if track and done.runs:
             summary.models_tagged += tag_models(settings, done.runs, done.erasure)
-        erasure.discard(settings, done.erasure)
+        if track or not (done.runs or done.reports):   # else the next tracked run tags them
+            erasure.discard(settings, done.erasure)
         summary.erasures.append(done.erasure)
         summary.erased += done.items
         summary.weeks = sorted(set(summary.weeks) | set(done.weeks))

@@ -26,6 +26,7 @@ from pipeline.core import catalog, storage
 from pipeline.core.catalog import read_styles
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.layout import PARTITION_KEY
+from pipeline.core.rights import Policy
 from pipeline.core.settings import Settings
 from pipeline.series.transforms import (
     item_attribute_counts,
@@ -68,21 +69,23 @@ def attribute_counts(settings: Settings, weeks: list[str]) -> tuple[pd.DataFrame
     """(``attribute, value, ds, count`` of the weeks, their items), each week's partition
     brought up to date first: only weeks whose items changed are read."""
     items = 0
+    policy = catalog.read_policy(settings)   # one policy for the whole run
     for week in weeks:
-        items += _week_attribute_counts(settings, week)
+        items += _week_attribute_counts(settings, week, policy)
     table = catalog.ATTRIBUTE_COUNTS.scan(settings, weeks,
                                           columns=["attribute", "value", "ds", "count"])
     return table.to_pandas(), items
 
 
-def _week_attribute_counts(settings: Settings, week: str) -> int:
+def _week_attribute_counts(settings: Settings, week: str, policy: Policy) -> int:
     """Refresh one week's attribute counts if its items (or the rights policy) changed; its
     count of items that may be analysed."""
-    fingerprint = catalog.items_fingerprint(settings, week)
+    fingerprint = catalog.items_fingerprint(settings, week, policy)
     recorded = catalog.ATTRIBUTE_COUNTS.footer(settings, week)
     if recorded and recorded.get(ITEMS_FINGERPRINT) == fingerprint:
         return int(recorded[ITEMS])
-    items = catalog.scan_items_week(settings, week, "analyse", ["iso_week", "attributes"])
+    items = catalog.scan_items_week(settings, week, "analyse", ["iso_week", "attributes"],
+                                    policy=policy)
     counts = item_attribute_counts(items)
     catalog.ATTRIBUTE_COUNTS.write(settings, counts.astype({"count": "int64"}), week, metadata={
         ITEMS_FINGERPRINT: fingerprint, ITEMS: str(items.num_rows)})
