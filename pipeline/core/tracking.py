@@ -162,18 +162,21 @@ def ensure_experiment(settings: Settings, name: str) -> str:
     import mlflow
 
     found = mlflow.get_experiment_by_name(name)
-    if found is None and not settings.mlflow_tracking_uri.startswith(("http://", "https://")):
-        location = settings.path("mlartifacts")
-        if is_local(location):
-            location = Path(local_path(location)).resolve().as_uri()
+    if found is None:
         from mlflow.exceptions import MlflowException
 
+        location = None   # a tracking server chooses its own artifact store
+        if not settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+            location = settings.path("mlartifacts")
+            if is_local(location):
+                location = Path(local_path(location)).resolve().as_uri()
         # Created meanwhile by a concurrent task: fine, it is the same experiment.
         with contextlib.suppress(MlflowException):
             mlflow.create_experiment(name, artifact_location=location)
+        found = mlflow.get_experiment_by_name(name)
     # Not ``set_experiment``: a library call must not change the process's active
     # experiment under later, unrelated ``mlflow.start_run()`` calls.
-    return (found or mlflow.get_experiment_by_name(name)).experiment_id
+    return found.experiment_id
 
 
 def _run_with_key(experiment_id: str, run_key: str) -> str | None:
