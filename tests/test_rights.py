@@ -145,17 +145,23 @@ def _item_ids(home: Path) -> set[str]:
                                      ).fetchall()}
 
 
-def test_kill_minus_9_during_an_erasure_leaves_before_or_after_and_a_rerun_completes(
-        tmp_path, fmnist_dir):
-    drop = tmp_path / "drop"
-    home = tmp_path / "home"
-    run_cli(["simulate", "--out", str(drop), "--weeks", "30", "--items-per-week", "40",
-             "--seed", "5"], home, check=True)
+def _simulated_home(tmp_path: Path, weeks: int, per_week: int, seed: int, every: int
+                    ) -> tuple[Path, Path, set[str], list[str], Path]:
+    """(home, drop, its item ids, every ``every``-th of them to erase, their ids file)."""
+    drop, home = tmp_path / "drop", tmp_path / "home"
+    run_cli(["simulate", "--out", str(drop), "--weeks", str(weeks), "--items-per-week",
+             str(per_week), "--seed", str(seed)], home, check=True)
     cli_json(["ingest", str(drop / "manifest.csv")], home)
     everything = _item_ids(home)
-    doomed = sorted(everything)[::7]
+    doomed = sorted(everything)[::every]
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("\n".join(doomed))
+    return home, drop, everything, doomed, ids_file
+
+
+def test_kill_minus_9_during_an_erasure_leaves_before_or_after_and_a_rerun_completes(
+        tmp_path, fmnist_dir):
+    home, drop, everything, doomed, ids_file = _simulated_home(tmp_path, 30, 40, 5, 7)
     env = {**inherited_env(), "STYLECAST_HOME": str(home)}
     caught = []
     for marker in ("staged", "committed", "applied"):
@@ -189,19 +195,12 @@ def test_kill_minus_9_during_an_erasure_leaves_before_or_after_and_a_rerun_compl
 
 
 def test_an_ingest_racing_an_erasure_never_resurrects_an_item(tmp_path, fmnist_dir):
-    drop = tmp_path / "drop"
-    home = tmp_path / "home"
-    run_cli(["simulate", "--out", str(drop), "--weeks", "20", "--items-per-week", "60",
-             "--seed", "9"], home, check=True)
-    cli_json(["ingest", str(drop / "manifest.csv")], home)
-    everything = _item_ids(home)
-    doomed = sorted(everything)[::5]
-    (tmp_path / "ids.txt").write_text("\n".join(doomed))
+    home, drop, everything, doomed, ids_file = _simulated_home(tmp_path, 20, 60, 9, 5)
     env = {**inherited_env(), "STYLECAST_HOME": str(home), "STYLECAST_WORKERS": "2"}
     procs = [subprocess.Popen([*STYLECAST, *args], env=env, cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
              for args in (["ingest", str(drop / "manifest.csv")],
-                          ["forget", "--file", str(tmp_path / "ids.txt"), "--no-tracking"])]
+                          ["forget", "--file", str(ids_file), "--no-tracking"])]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err

@@ -428,18 +428,23 @@ def scan_items(settings: Settings, use: str, columns: list[str],
                policy: Policy | None = None) -> pa.Table | None:
     """Items that the rights policy lets be put to ``use`` (analyse, display, train), with
     ``columns`` plus the rights columns; None when the store has no items."""
-    wanted = list(dict.fromkeys([*columns, *RIGHTS_COLUMNS]))
-    table = ITEMS.scan(settings, weeks, columns=wanted, filter=filter)
-    if table is None:
-        return None
-    return table.filter(allowed_mask(table, policy or read_policy(settings), use))
+    table = ITEMS.scan(settings, weeks, columns=_with_rights(columns), filter=filter)
+    return _allowed(settings, table, use, policy)
 
 
 def scan_items_week(settings: Settings, week: str, use: str, columns: list[str], filter=None,
                     policy: Policy | None = None) -> pa.Table | None:
     """:func:`scan_items` for one week, read from that week's folder alone."""
-    wanted = list(dict.fromkeys([*columns, *RIGHTS_COLUMNS]))
-    table = ITEMS.scan_week(settings, week, columns=wanted, filter=filter)
+    table = ITEMS.scan_week(settings, week, columns=_with_rights(columns), filter=filter)
+    return _allowed(settings, table, use, policy)
+
+
+def _with_rights(columns: list[str]) -> list[str]:
+    return list(dict.fromkeys([*columns, *RIGHTS_COLUMNS]))
+
+
+def _allowed(settings: Settings, table: pa.Table | None, use: str, policy: Policy | None
+             ) -> pa.Table | None:
     if table is None:
         return None
     return table.filter(allowed_mask(table, policy or read_policy(settings), use))
