@@ -65,6 +65,7 @@ TARGETS = {"recolour_colour": 0.85, "recolour_type": 0.90, "item_closer": 0.50,
 DESIGNS_PER_PAIR = 8
 BLEND_STEPS = 6
 RECOLOURS = 3   # a redrawn item goes into the catalogue's most common colours but its own
+KEEP_SHARES = (0.0, 0.25, 0.5, 1.0)
 STUDIO_REQUESTS = 50
 
 
@@ -177,11 +178,7 @@ def measure_items(studio: session.DesignSession, judges, test, items: list[str],
     kept = {name: [] for name in judges}
     kept_real = {name: [] for name in judges}
     shown, seconds = [], []
-    counts = torch.bincount(test.labels[:, colour], minlength=len(
-        studio.vocabulary.values(studio.vocabulary.names[colour])))
-    counts[0] = 0   # unknown
-    common_colours = [studio.vocabulary.values(studio.vocabulary.names[colour])[int(i)]
-                      for i in counts.argsort(descending=True)[:RECOLOURS + 1]]
+    common = common_colours(studio, test, colour)
     for item in items:
         start = time.perf_counter()
         record = studio.from_item(item, steps=steps)
@@ -189,7 +186,7 @@ def measure_items(studio: session.DesignSession, judges, test, items: list[str],
         photo = torch.from_numpy(png.decode(studio.bank.pngs[item])).permute(2, 0, 1)[None]
         redrawn = images_of(studio, [record])
         labels = studio.vocabulary.encode([record.condition])[0]
-        others = [v for v in common_colours
+        others = [v for v in common
                   if v != record.condition[studio.vocabulary.names[colour]]][:RECOLOURS]
         recoloured = images_of(studio, studio.recondition(record.design_id, others))
         if len(shown) < 3:
@@ -210,6 +207,44 @@ def measure_items(studio: session.DesignSession, judges, test, items: list[str],
             "kept": {n: ratio(kept[n], kept_real[n]) for n in judges},
             "kept_raw": {n: statistics.mean(kept[n]) for n in judges},
             "seconds": statistics.median(seconds), "n": len(items), "shown": shown}
+
+
+def measure_keep(studio: session.DesignSession, judge: TrainedEncoder, test,
+                 items: list[str]) -> dict[float, tuple[float, float]]:
+    """How much of a redrawn item's departure from its condition a recolour should keep
+    (``controls.RECONDITION_KEEP``), on tuning items apart from those reported: per share,
+    the type kept as a share of real accuracy and the mean distance of the recolours to the
+    photo (the separate judge's space; smaller: more like the item)."""
+    colour = studio.attribute(None, "colour")
+    kind = 1 - colour
+    common = common_colours(studio, test, colour)
+    kept = {k: [] for k in KEEP_SHARES}
+    distance = {k: [] for k in KEEP_SHARES}
+    real = []
+    for item in items:
+        latent = session.latent_of(studio.from_item(item), studio.vocabulary)
+        own = judge.embed(torch.from_numpy(png.decode(studio.bank.pngs[item]))
+                          .permute(2, 0, 1)[None])
+        names = studio.vocabulary.values(studio.vocabulary.names[colour])
+        others = [names.index(v) for v in common if names.index(v) != int(latent.labels[colour])]
+        real.append(real_type_accuracy(judge, test, latent.labels[kind], kind))
+        for share in KEEP_SHARES:
+            images = controls.render(studio.generator, [
+                controls.recondition(studio.generator, latent, colour, v, keep=share)
+                for v in others[:RECOLOURS]])
+            kept[share].append(float((judge.predict(images)[:, kind] == latent.labels[kind])
+                                     .float().mean()))
+            distance[share].append(float(torch.cdist(own, judge.embed(images)).mean()))
+    return {k: (ratio(kept[k], real), statistics.mean(distance[k])) for k in KEEP_SHARES}
+
+
+def common_colours(studio: session.DesignSession, test, colour: int) -> list[str]:
+    """The catalogue's most common colours (one more than a redrawing is recoloured into,
+    so that its own can be left out)."""
+    values = studio.vocabulary.values(studio.vocabulary.names[colour])
+    counts = torch.bincount(test.labels[:, colour], minlength=len(values))
+    counts[0] = 0   # unknown
+    return [values[int(i)] for i in counts.argsort(descending=True)[:RECOLOURS + 1]]
 
 
 def real_type_accuracy(judge: TrainedEncoder, test, value: torch.Tensor, kind: int) -> float:
@@ -329,6 +364,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--tune-items", type=int, default=20)
     parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--keep-items", type=int, default=40,
+                        help="Tuning items for the recolour's kept share (apart from both).")
     parser.add_argument("--blend-pairs", type=int, default=20)
     parser.add_argument("--invert-steps", type=int, default=controls.INVERT_STEPS)
     parser.add_argument("--skip-studio", action="store_true")
@@ -347,6 +384,10 @@ def main() -> None:
     print("recolour", recolour["scores"], flush=True)
     banks = {name: feature_bank(judge, studio) for name, judge in judges.items()}
     items = held_out_items(settings, args.tune_items + args.items)
+    keep_items = [i for i in held_out_items(settings, 10 * args.keep_items, seed=7)
+                  if i not in items][:args.keep_items]
+    keep = measure_keep(studio, judges["separate judge"], test, keep_items)
+    print("keep", keep, flush=True)
     tuning = measure_items(studio, judges, test, items[:args.tune_items], banks,
                            args.invert_steps)
     reported = measure_items(studio, judges, test, items[args.tune_items:], banks,
@@ -360,7 +401,7 @@ def main() -> None:
                          reported["shown"], blend["strips"])
     timings = {} if args.skip_studio else measure_studio(settings, items[args.tune_items:])
     args.out.write_text(report(args, studio, train, test, judges, recolour, tuning, reported,
-                               blend, blend_tuning, blend_linear, timings, sheets,
+                               keep, blend, blend_tuning, blend_linear, timings, sheets,
                                time.perf_counter() - started))
     print(args.out.read_text())
 
@@ -369,8 +410,8 @@ def mark(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def report(args, studio, train, test, judges, recolour, tuning, reported, blend, blend_tuning,
-           blend_linear, timings, sheets, seconds) -> str:
+def report(args, studio, train, test, judges, recolour, tuning, reported, keep, blend,
+           blend_tuning, blend_linear, timings, sheets, seconds) -> str:
     names = list(judges)
     lines = [
         "# Design controls on the real product catalogue", "",
@@ -423,6 +464,15 @@ def report(args, studio, train, test, judges, recolour, tuning, reported, blend,
               + ". The same reported pairs blended with a straight-line condition (the "
               "plain interpolation) succeed " + ", ".join(
                   f"{n} {blend_linear['success'][n]:.3f}" for n in names) + "."]
+    lines += ["", f"## Recolouring a redrawn item: how much of it to keep ({args.keep_items} "
+              "other tuning items, separate judge)", "",
+              "A redrawn item departs from its condition (the inversion's offset and layer "
+              "residuals); a recolour keeps a share of that departure "
+              f"(`controls.RECONDITION_KEEP` = {controls.RECONDITION_KEEP:g}, chosen here).", "",
+              "| share kept | type kept, vs real | mean distance of the recolours to the photo |",
+              "| ---: | ---: | ---: |"]
+    lines += [f"| {share:g} | {kept:.3f} | {distance:.2f} |"
+              for share, (kept, distance) in keep.items()]
     if timings:
         lines += ["", "## Studio: answer time over HTTP after start-up "
                   f"({STUDIO_REQUESTS} requests per control)", "",

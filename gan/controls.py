@@ -10,12 +10,14 @@ the labels are kept beside it, the values the design stands for.
   is the design itself, 1 an unrelated one);
 - ``recondition``: the same noise under another value of one attribute (recolour, re-cut):
   the condition embedding is a sum of one vector per attribute, so the asked attribute's
-  vector is swapped and everything else (noise, other attributes, an inversion's offset)
-  is kept;
+  vector is swapped, noise and the other attributes are kept, and what the design has
+  beyond its values (an inversion's offset and per-layer residuals, a blend's mix) is kept
+  at ``RECONDITION_KEEP``: all of it would hold the old garment against the new value;
 - ``blend``: spherical interpolation of the noise, linear of the embedding;
-- ``invert``: the input that redraws a given image, by gradient descent on the noise and an
-  offset of the condition embedding, against the image's pixels and its features in a
-  classifier's space (several starts, the best kept).
+- ``invert``: the input that redraws a given image, by gradient descent on the noise, an
+  offset of the condition embedding and a residual of the input each generator layer
+  reads ("W+"), against the image's pixels and its likeness in a classifier's early and
+  late features (several starts, the best kept).
 
 ``truncation`` (BigGAN's truncation trick) redraws noise entries beyond +-t: smaller t,
 safer and plainer designs. ``render`` draws each design alone, so a design's pixels never
@@ -42,10 +44,13 @@ INVERT_LR = 0.1
 FEATURE_WEIGHT = 1.0
 BLEND_SHARPNESS = 12.0
 # Keeps an inversion near what the generator was trained on: the noise's mean square near 1
-# (a draw from N(0, I)) and the condition offset small next to the embeddings themselves
-# (a larger offset redraws the photo more closely but recolours it worse).
+# (a draw from N(0, I)), and the condition offset and the layers' residuals small next to
+# the embeddings themselves (larger ones redraw the photo more closely but recolour it
+# worse).
 NOISE_PRIOR = 0.05
 OFFSET_PRIOR = 0.3
+LAYER_PRIOR = 0.3
+RECONDITION_KEEP = 0.25
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class Latent:
     z: torch.Tensor          # (z_dim,) float32
     condition: torch.Tensor  # (z_dim,) float32: the condition embedding
     labels: torch.Tensor     # (n_attributes,) long: the values it stands for, 0 = unknown
+    # (input_layers, 2 * z_dim) float32 residuals of each layer's input (inversions only)
+    layers: torch.Tensor | None = None
 
 
 def noise(n: int, dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
@@ -94,19 +101,28 @@ def vary(latent: Latent, n: int, strength: float, seed: int,
     angle = strength * math.pi / 2
     fresh = noise(n, latent.z.numel(), seed, truncation)
     z = math.cos(angle) * latent.z[None] + math.sin(angle) * fresh
-    return [Latent(z[i], latent.condition.clone(), latent.labels.clone()) for i in range(n)]
+    return [Latent(z[i], latent.condition.clone(), latent.labels.clone(), _copy(latent.layers))
+            for i in range(n)]
 
 
 @torch.no_grad()
-def recondition(generator: Generator, latent: Latent, attribute: int, value: int) -> Latent:
-    """The same design with attribute ``attribute`` set to value index ``value``."""
+def recondition(generator: Generator, latent: Latent, attribute: int, value: int,
+                keep: float = RECONDITION_KEEP) -> Latent:
+    """The same design with attribute ``attribute`` set to value index ``value``; ``keep``
+    of what the design has beyond its values' embedding (1: all of it)."""
     table = generator.embed.tables[attribute].weight
     if not 0 <= value < len(table):
         raise ValueError(f"value index {value} out of range for attribute {attribute}")
-    old = int(latent.labels[attribute])
     labels = latent.labels.clone()
     labels[attribute] = value
-    return Latent(latent.z.clone(), latent.condition - table[old] + table[value], labels)
+    own = embedding(generator, latent.labels[None])[0]
+    condition = embedding(generator, labels[None])[0] + keep * (latent.condition - own)
+    layers = None if latent.layers is None else keep * latent.layers
+    return Latent(latent.z.clone(), condition, labels, layers)
+
+
+def _copy(layers: torch.Tensor | None) -> torch.Tensor | None:
+    return None if layers is None else layers.clone()
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -141,9 +157,15 @@ def blend(a: Latent, b: Latent, steps: int, sharpness: float | None = None
     for i in range(steps):
         t = i / (steps - 1)
         w = condition_weight(t, sharpness)
+        layers = (None if a.layers is None and b.layers is None else
+                  (1 - w) * _or_zeros(a.layers, b.layers) + w * _or_zeros(b.layers, a.layers))
         out.append(Latent(slerp(a.z, b.z, t), (1 - w) * a.condition + w * b.condition,
-                          (a.labels if t < 0.5 else b.labels).clone()))
+                          (a.labels if t < 0.5 else b.labels).clone(), layers))
     return out
+
+
+def _or_zeros(layers: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(like) if layers is None else layers
 
 
 @torch.no_grad()
@@ -151,9 +173,9 @@ def render(generator: Generator, latents: list[Latent]) -> torch.Tensor:
     """uint8 (n, C, H, W) at the generator's display side, each design drawn alone."""
     was_training = generator.training
     generator.eval()
-    images = [to_uint8(generator.display(generator.synthesise(latent.z[None],
-                                                               latent.condition[None])))
-              for latent in latents]
+    images = [to_uint8(generator.display(generator.synthesise(
+        latent.z[None], latent.condition[None],
+        None if latent.layers is None else latent.layers[None]))) for latent in latents]
     generator.train(was_training)
     return torch.cat(images) if images else torch.zeros(0, dtype=torch.uint8)
 
@@ -163,7 +185,8 @@ def invert(generator: Generator, target: torch.Tensor, labels: torch.Tensor,
            starts: int = INVERT_STARTS, seed: int = 0) -> tuple[Latent, float]:
     """The design that redraws ``target`` (uint8 (C, H, W) at the display side) under
     ``labels``, and its final loss. ``features`` maps float images in [-1, 1] to a feature
-    space in which the likeness is also measured (the metric classifier's)."""
+    space in which the likeness is also measured (the metric classifier's
+    ``Encoder.likeness``)."""
     was_training = generator.training
     generator.eval()
     params = [p.requires_grad for p in generator.parameters()]
@@ -179,44 +202,54 @@ def invert(generator: Generator, target: torch.Tensor, labels: torch.Tensor,
             base = generator.embed(labels[None]).repeat(starts, 1)
         z = noise(starts, generator.z_dim, seed).requires_grad_(True)
         offset = torch.zeros_like(base, requires_grad=True)
-        optimiser = torch.optim.Adam([z, offset], lr=INVERT_LR)
+        layers = torch.zeros(starts, generator.input_layers, 2 * generator.z_dim,
+                             requires_grad=True)
+        optimiser = torch.optim.Adam([z, offset, layers], lr=INVERT_LR)
+        goals = _Goal(goal, goal_features, scale, features, base)
         for _ in range(steps):
-            loss = _inversion_loss(generator, z, base + offset, goal, goal_features, scale,
-                                   features, offset, base)
+            loss = _inversion_loss(generator, z, offset, layers, goals)
             optimiser.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimiser.step()
         with torch.no_grad():
-            final = _inversion_loss(generator, z, base + offset, goal, goal_features, scale,
-                                    features, offset, base)
+            final = _inversion_loss(generator, z, offset, layers, goals)
             best = int(final.argmin())
         return (Latent(z[best].detach().clone(), (base + offset)[best].detach().clone(),
-                       labels.clone()), float(final[best]))
+                       labels.clone(), layers[best].detach().clone()), float(final[best]))
     finally:
         for p, needed in zip(generator.parameters(), params, strict=True):
             p.requires_grad_(needed)
         generator.train(was_training)
 
 
-def _inversion_loss(generator: Generator, z: torch.Tensor, condition: torch.Tensor,
-                    goal: torch.Tensor, goal_features: torch.Tensor, scale: torch.Tensor,
-                    features: Callable[[torch.Tensor], torch.Tensor], offset: torch.Tensor,
-                    base: torch.Tensor) -> torch.Tensor:
-    """Per start: pixels (L1) + features (MSE over their mean square) + the two priors.
+@dataclass(frozen=True)
+class _Goal:
+    pixels: torch.Tensor      # (1, C, r, r) the photo at the training side
+    features: torch.Tensor    # (1, D) its likeness features
+    scale: torch.Tensor       # their mean square
+    extract: Callable[[torch.Tensor], torch.Tensor]
+    base: torch.Tensor        # (starts, z_dim) the labels' condition embedding
+
+
+def _inversion_loss(generator: Generator, z: torch.Tensor, offset: torch.Tensor,
+                    layers: torch.Tensor, goal: _Goal) -> torch.Tensor:
+    """Per start: pixels (L1) + likeness (MSE over its mean square) + the three priors.
 
     The drawing stays at the training side; ``features`` sees it nearest-upsampled to the
     photo's side, which a classifier that average-pools its input back down (the metric
     classifier's stem at 64 px) reads exactly as the small drawing."""
-    drawn = generator.synthesise(z, condition)
-    pixels = (drawn - goal).abs().flatten(1).mean(1)
+    drawn = generator.synthesise(z, goal.base + offset, layers)
+    pixels = (drawn - goal.pixels).abs().flatten(1).mean(1)
     shown = F.interpolate(drawn, scale_factor=generator.output_resolution // generator.resolution,
                           mode="nearest") if generator.output_resolution > generator.resolution \
         else drawn
-    likeness = (features(shown) - goal_features).pow(2).mean(1) / scale
+    likeness = (goal.extract(shown) - goal.features).pow(2).mean(1) / goal.scale
     noise_prior = (z.pow(2).mean(1) - 1).pow(2)
-    offset_prior = offset.pow(2).mean(1) / base.pow(2).mean(1).clamp(min=1e-6)
+    size = goal.base.pow(2).mean(1).clamp(min=1e-6)
+    offset_prior = offset.pow(2).mean(1) / size
+    layer_prior = layers.pow(2).mean((1, 2)) / size
     return (pixels + FEATURE_WEIGHT * likeness + NOISE_PRIOR * noise_prior
-            + OFFSET_PRIOR * offset_prior)
+            + OFFSET_PRIOR * offset_prior + LAYER_PRIOR * layer_prior)
 
 
 def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

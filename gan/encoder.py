@@ -12,6 +12,7 @@ its architecture and vocabulary: loadable with ``torch.load(weights_only=True)``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -46,6 +47,7 @@ PRESETS = MappingProxyType({
 # Convergence: the learning rate drops by PLATEAU_FACTOR whenever an epoch does not improve
 # the validation accuracy by PLATEAU_GAIN; training stops after PLATEAU_DROPS drops.
 PLATEAU_GAIN, PLATEAU_FACTOR, PLATEAU_DROPS = 0.005, 0.3, 2
+LIKENESS_STAGES = 2   # of the three convolution stages (see Encoder.likeness)
 VALIDATION_SHARE = 0.05
 
 
@@ -86,6 +88,21 @@ class Encoder(nn.Module):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Float images in [-1, 1] -> (N, 128) embeddings (the penultimate layer)."""
         return self.features(images)
+
+    def likeness(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images -> (N, D) features for matching one image to another (the design
+        controls' inversion): the first two stages' activations, unit-normalised at each
+        position and scaled by their size (as LPIPS does), then the embedding. The early
+        stages hold shape and colour that any classifier sees, so a match found here holds
+        in other classifiers' spaces too, not only in this one's embedding."""
+        stages, out, x = 0, [], images
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.MaxPool2d) and stages < LIKENESS_STAGES:
+                stages += 1
+                unit = x / x.pow(2).sum(1, keepdim=True).sqrt().clamp(min=1e-6)
+                out.append(unit.flatten(1) / math.sqrt(x.shape[2] * x.shape[3]))
+        return torch.cat([*out, x], dim=1)
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         h = self.embed(images)

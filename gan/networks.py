@@ -179,20 +179,31 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.synthesise(z, self.embed(labels))
 
-    def synthesise(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    @property
+    def input_layers(self) -> int:
+        """How many layers read the input ``[z, condition]``: the projection, each block
+        and the output normalisation."""
+        return len(self.blocks) + 2
+
+    def synthesise(self, z: torch.Tensor, condition: torch.Tensor,
+                   layers: torch.Tensor | None = None) -> torch.Tensor:
         """Draw from noise and a condition *embedding* (``embed(labels)``, or a point
-        between or beside the embeddings: the design controls' blends and inversions)."""
+        between or beside the embeddings: the design controls' blends and inversions).
+        ``layers``: optional (N, input_layers, 2 * z_dim) residuals added to the input each
+        layer reads (an inversion's "W+" freedom; None: every layer reads the same)."""
         cond = torch.cat([z, condition], dim=1)
+        inputs = ([cond] * self.input_layers if layers is None
+                  else [cond + layers[:, i] for i in range(self.input_layers)])
         # z.shape[0], not len(z): len() is a plain int to torch.export, which would freeze the
         # logged model's batch size to the example's.
-        x = self.project(cond).view(z.shape[0], -1, self.start, self.start)
+        x = self.project(inputs[0]).view(z.shape[0], -1, self.start, self.start)
         # The projection comes out NCHW; match the convolutions' layout (channels_last
         # after ``.to(memory_format=...)``), or every layer converts back and forth.
         if self.to_image.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
-        for block in self.blocks:
-            x = block(x, cond)
-        return torch.tanh(self.to_image(torch.relu(self.out_norm(x, cond))))
+        for block, block_input in zip(self.blocks, inputs[1:-1], strict=True):
+            x = block(x, block_input)
+        return torch.tanh(self.to_image(torch.relu(self.out_norm(x, inputs[-1]))))
 
     def display(self, images: torch.Tensor) -> torch.Tensor:
         if self.output_resolution == self.resolution:

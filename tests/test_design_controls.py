@@ -3,6 +3,7 @@ what each control keeps and changes, and that a record redraws the same pixels."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -66,10 +67,18 @@ def test_recondition_swaps_one_attribute_and_keeps_the_noise(generator):
     # ...and the images differ (the condition reaches the pixels).
     images = controls.render(generator, [base, red])
     assert not torch.equal(images[0], images[1])
-    # An offset the design carries (an inversion's) survives the swap.
-    shifted = controls.Latent(base.z, base.condition + 0.5, base.labels)
+    # What a design has beyond its values (an inversion's offset and layer residuals) is
+    # carried over at the kept share: all of it with keep=1, half by default.
+    layers = torch.ones(generator.input_layers, 32)
+    shifted = controls.Latent(base.z, base.condition + 0.5, base.labels, layers)
+    kept = controls.recondition(generator, shifted, 1, 2, keep=1.0)
+    assert torch.allclose(kept.condition - red.condition, torch.full((16,), 0.5), atol=1e-6)
+    assert torch.equal(kept.layers, layers)
     moved = controls.recondition(generator, shifted, 1, 2)
-    assert torch.allclose(moved.condition - red.condition, torch.full((16,), 0.5), atol=1e-6)
+    share = controls.RECONDITION_KEEP
+    assert torch.allclose(moved.condition - red.condition, torch.full((16,), 0.5 * share),
+                          atol=1e-6)
+    assert torch.allclose(moved.layers, share * layers)
     with pytest.raises(ValueError):
         controls.recondition(generator, base, 1, 7)
 
@@ -110,6 +119,13 @@ def test_invert_finds_the_input_that_redraws_an_image(generator):
     after = float(controls.pixel_distance(redrawn[None], goal[None]))
     assert after < before / 2, (before, after)
     assert found.labels.tolist() == [2, 1] and np.isfinite(loss)
+    # Each generator layer got its own residual; vary and blend carry them along.
+    assert found.layers.shape == (generator.input_layers, 2 * generator.z_dim)
+    assert found.layers.abs().sum() > 0
+    assert torch.equal(controls.vary(found, 1, 0.3, seed=1)[0].layers, found.layers)
+    plain = controls.draw(generator, labels, 1, seed=3)[0]
+    middle = controls.blend(found, plain, 3, sharpness=0)[1]
+    assert torch.allclose(middle.layers, found.layers / 2)
     # The generator is left as found: eval mode, its weights still trainable.
     assert not generator.training and all(p.requires_grad for p in generator.parameters())
 
@@ -118,6 +134,7 @@ def test_a_record_round_trips_exactly_and_its_id_is_its_content():
     z = np.random.default_rng(0).standard_normal(16).astype(np.float32)
     e = np.random.default_rng(1).standard_normal(16).astype(np.float32)
     key = records.design_id("3", z, e)
+    assert records.design_id("3", z, e, np.ones(8, np.float32)) != key
     record = records.DesignRecord(key, "models:/stylecast-gan/3", "3",
                                   {"category": "Dress", "colour": "unknown"},
                                   records.as_floats(z), records.as_floats(e), "draw",
@@ -128,6 +145,10 @@ def test_a_record_round_trips_exactly_and_its_id_is_its_content():
     assert records.design_id("3", np.asarray(back.z), np.asarray(back.embedding)) == key
     assert records.design_id("4", z, e) != key and record.condition_text == "category=Dress"
     json.loads(record.to_json())   # plain JSON any reader takes
+    layers = np.random.default_rng(2).standard_normal(32).astype(np.float32)
+    inverted = dataclasses.replace(record, layers=records.as_floats(layers))
+    again = records.DesignRecord.from_json(inverted.to_json())
+    assert np.array_equal(np.asarray(again.layers, np.float32), layers)
 
 
 @pytest.mark.parametrize("value", ["../designs/x", "/etc/passwd", "d-12", "D-0123456789abcdef",
@@ -154,4 +175,6 @@ def test_the_board_keeps_designs_once_in_the_order_saved(tmp_path):
     assert records.board(settings) == [ids[2], ids[0]]
     assert records.unpin(settings, ids[2]) == [ids[0]]
     with pytest.raises(UnusableInputError, match="no design"):
-        records.pin(settings, "d-" + "0" * 16)
+        records.pin(settings, ids[1], "d-" + "0" * 16)
+    assert records.board(settings) == [ids[0]], "one unknown id saves none of them"
+    assert records.pin(settings, ids[1], ids[2], ids[1]) == [ids[0], ids[1], ids[2]]

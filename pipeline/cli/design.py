@@ -124,7 +124,9 @@ def design_blend(first: Annotated[str, typer.Argument(help="A design id.")],
 
 @fails_cleanly
 def design_from_item(item: Annotated[str, typer.Argument(help="A stored item's id.")],
-                     steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 60,
+                     steps: Annotated[int | None, typer.Option(
+                         help="Optimisation steps (default: the tuned number, as the "
+                              "studio uses).")] = None,
                      seed: Seed = 0, model: Model = CHAMPION_URI) -> None:
     """The design that redraws a stored item, to vary or recolour next."""
     _echo([_session(model).from_item(item, steps, seed)])
@@ -154,21 +156,22 @@ def design_show(design: Annotated[str, typer.Argument(help="A design id.")],
 
 
 @fails_cleanly
-def design_save(design: Annotated[str, typer.Argument(help="A design id.")]) -> None:
-    """Put a design on the board."""
+def design_save(designs: Annotated[list[str], typer.Argument(help="Design ids.")]) -> None:
+    """Put designs on the board."""
     from pipeline.core.settings import Settings
     from pipeline.design import records
 
-    typer.echo(json.dumps({"board": records.pin(Settings.from_env(), design)}))
+    typer.echo(json.dumps({"board": records.pin(Settings.from_env(), *designs)}))
 
 
 @fails_cleanly
-def design_unsave(design: Annotated[str, typer.Argument(help="A design id.")]) -> None:
-    """Take a design off the board."""
+def design_unsave(designs: Annotated[list[str], typer.Argument(help="Design ids.")]
+                  ) -> None:
+    """Take designs off the board."""
     from pipeline.core.settings import Settings
     from pipeline.design import records
 
-    typer.echo(json.dumps({"board": records.unpin(Settings.from_env(), design)}))
+    typer.echo(json.dumps({"board": records.unpin(Settings.from_env(), *designs)}))
 
 
 @fails_cleanly

@@ -4,8 +4,9 @@ from, stored in the home through the catalog (``designs/<id>.json`` beside
 
 The id is a content key of what makes the pixels (model version, noise, condition
 embedding), so drawing the same design twice gives the same id and one record. Noise and
-embedding are stored as float32 values written in full (a float32 survives a JSON float
-exactly), not as a seed: an inversion's or a blend's point has no seed.
+embedding (and an inversion's per-layer residuals) are stored as float32 values written in
+full (a float32 survives a JSON float exactly), not as a seed: an inversion's or a blend's
+point has no seed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class DesignRecord:
     checks: dict[str, object]       # recognised, realism, predicted values, nearest items
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                time.gmtime()))
+    # An inversion's residual of each generator layer's input, flattened (None: none)
+    layers: list[float] | None = None
 
     @property
     def condition_text(self) -> str:
@@ -54,9 +57,13 @@ class DesignRecord:
         return cls(**json.loads(text))
 
 
-def design_id(model_version: str, z: np.ndarray, embedding: np.ndarray) -> str:
-    return "d-" + content_key(model_version.encode(), np.asarray(z, np.float32).tobytes(),
-                              np.asarray(embedding, np.float32).tobytes())
+def design_id(model_version: str, z: np.ndarray, embedding: np.ndarray,
+              layers: np.ndarray | None = None) -> str:
+    parts = [model_version.encode(), np.asarray(z, np.float32).tobytes(),
+             np.asarray(embedding, np.float32).tobytes()]
+    if layers is not None:   # absent from a design without them: their ids stay as they were
+        parts.append(np.asarray(layers, np.float32).tobytes())
+    return "d-" + content_key(*parts)
 
 
 def as_floats(values) -> list[float]:
@@ -103,23 +110,27 @@ def board(settings: Settings) -> list[str]:
     return list((catalog.DESIGN_BOARD.read_json(settings) or {}).get("designs", []))
 
 
-def pin(settings: Settings, value: str) -> list[str]:
-    """Add a stored design to the board (once); under the store's board lock, so two
-    designers saving at once both land."""
-    load(settings, value)
+def pin(settings: Settings, *values: str) -> list[str]:
+    """Add stored designs to the board (each once, in the order given); every id is checked
+    before the board changes. Under the store's board lock, so two designers saving at once
+    both land."""
+    for value in values:
+        load(settings, value)
     with store_lock(catalog.lock_path(settings, "design-board"), "design board"):
         saved = board(settings)
-        if value not in saved:
-            saved.append(value)
+        added = [v for v in dict.fromkeys(values) if v not in saved]
+        if added:
+            saved += added
             catalog.DESIGN_BOARD.write_bytes(
                 settings, json.dumps({"designs": saved}, indent=1).encode())
     return saved
 
 
-def unpin(settings: Settings, value: str) -> list[str]:
-    check_id(value)
+def unpin(settings: Settings, *values: str) -> list[str]:
+    for value in values:
+        check_id(value)
     with store_lock(catalog.lock_path(settings, "design-board"), "design board"):
-        saved = [d for d in board(settings) if d != value]
+        saved = [d for d in board(settings) if d not in values]
         catalog.DESIGN_BOARD.write_bytes(settings,
                                          json.dumps({"designs": saved}, indent=1).encode())
     return saved

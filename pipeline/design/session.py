@@ -100,7 +100,7 @@ class DesignSession:
         for steps in (1, 4):   # the first is a warm-up; 4 steps and a final pass are timed
             start = time.perf_counter()
             controls.invert(self.generator, images[0], latents[0].labels,
-                            self.judge.model.embed, steps=steps)
+                            self.judge.model.likeness, steps=steps)
             timed.append((time.perf_counter() - start) / (steps + 1))
         return per_design, timed[-1]
 
@@ -199,10 +199,12 @@ class DesignSession:
                            [{"t": round(i / (steps - 1), 4), "sharpness": sharpness}
                             for i in range(steps)])
 
-    def from_item(self, item_id: str, steps: int = controls.INVERT_STEPS,
+    def from_item(self, item_id: str, steps: int | None = None,
                   seed: int = 0) -> DesignRecord:
         """The design that redraws a stored item; its known attributes are the condition,
-        the classifier's reading of the photo fills the ones it lacks."""
+        the classifier's reading of the photo fills the ones it lacks (``steps``: default
+        ``controls.INVERT_STEPS``)."""
+        steps = controls.INVERT_STEPS if steps is None else steps
         self._within_budget(1, steps)
         if item_id not in self.bank.pngs:
             raise UnusableInputError(f"no item {item_id!r} with an image in this home")
@@ -213,7 +215,7 @@ class DesignSession:
         predicted = self.judge.predict(photo[None])[0]
         labels = torch.where(known > 0, known, predicted)
         latent, loss = controls.invert(self.generator, photo, labels,
-                                       self.judge.model.embed, steps=steps, seed=seed)
+                                       self.judge.model.likeness, steps=steps, seed=seed)
         return self._store([latent], "from-item", [f"item:{item_id}"],
                            [{"steps": steps, "seed": seed, "loss": round(loss, 5),
                              "filled_by_classifier": [
@@ -255,7 +257,8 @@ def store(settings: Settings, model: Model, vocabulary, latent: Latent, image: t
     """Write one design (``image``: its ``render``) and return its record; the same pixels
     drawn again keep their first record."""
     z, embedding = latent.z.numpy(), latent.condition.numpy()
-    key = records.design_id(model.version, z, embedding)
+    layers = None if latent.layers is None else latent.layers.numpy()
+    key = records.design_id(model.version, z, embedding, layers)
     if records.exists(settings, key):
         return records.load(settings, key)
     record = DesignRecord(
@@ -263,7 +266,7 @@ def store(settings: Settings, model: Model, vocabulary, latent: Latent, image: t
         {name: vocabulary.values(name)[int(v)]
          for name, v in zip(vocabulary.names, latent.labels, strict=True)},
         records.as_floats(z), records.as_floats(embedding), operation, parameters, parents,
-        verdict)
+        verdict, layers=None if layers is None else records.as_floats(layers))
     records.save(settings, record, labelled(image, record))
     return record
 
@@ -274,9 +277,11 @@ def labelled(image: torch.Tensor, record: DesignRecord) -> bytes:
 
 
 def latent_of(record: DesignRecord, vocabulary) -> Latent:
-    return Latent(torch.tensor(record.z, dtype=torch.float32),
-                  torch.tensor(record.embedding, dtype=torch.float32),
-                  vocabulary.encode([record.condition])[0])
+    z = torch.tensor(record.z, dtype=torch.float32)
+    layers = (None if record.layers is None else
+              torch.tensor(record.layers, dtype=torch.float32).view(-1, 2 * len(z)))
+    return Latent(z, torch.tensor(record.embedding, dtype=torch.float32),
+                  vocabulary.encode([record.condition])[0], layers)
 
 
 def encode(image: torch.Tensor) -> bytes:
