@@ -22,10 +22,17 @@ Truncation = Annotated[float | None, typer.Option(
     help="Redraw noise beyond +-t (smaller: safer, plainer designs); default none.")]
 
 
-def _session(model: str):
+def _session(model: str, designs: tuple[str, ...] = (), count: int = 1,
+             invert_steps: int = 0, truncation: float | None = None):
+    """A session on ``model``, once the request's ids and limits have passed (they need no
+    model, so a mistake is reported before one is loaded)."""
     from pipeline.core.settings import Settings
-    from pipeline.design.session import DesignSession
+    from pipeline.design.records import check_id
+    from pipeline.design.session import DesignSession, check_request
 
+    for design in designs:
+        check_id(design)
+    check_request(count, invert_steps, truncation)
     return DesignSession(Settings.from_env(), model)
 
 
@@ -53,7 +60,7 @@ def design_draw(condition: Annotated[str, typer.Argument(
                 n: Count = 6, seed: Seed = 0, truncation: Truncation = None,
                 model: Model = CHAMPION_URI) -> None:
     """New designs for a condition or a style."""
-    session = _session(model)
+    session = _session(model, count=n, truncation=truncation)
     if style is not None:
         if condition:
             raise UnusableInputError("give a condition or --style, not both")
@@ -87,7 +94,8 @@ def design_vary(design: Annotated[str, typer.Argument(help="A design id.")],
                 seed: Seed = 0, truncation: Truncation = None,
                 model: Model = CHAMPION_URI) -> None:
     """Neighbours of a design: the same condition, nearby noise."""
-    _echo(_session(model).vary(design, n, strength, seed, truncation))
+    session = _session(model, (design,), n, truncation=truncation)
+    _echo(session.vary(design, n, strength, seed, truncation))
 
 
 @fails_cleanly
@@ -98,7 +106,8 @@ def design_recolour(design: Annotated[str, typer.Argument(help="A design id.")],
                         help="The attribute to change (default: the colour one).")] = None,
                     model: Model = CHAMPION_URI) -> None:
     """The same design (same noise) in other colours."""
-    _echo(_session(model).recondition(design, value, attribute, "colour"))
+    session = _session(model, (design,), max(1, len(value)))
+    _echo(session.recondition(design, value, attribute, "colour"))
 
 
 @fails_cleanly
@@ -109,7 +118,8 @@ def design_recut(design: Annotated[str, typer.Argument(help="A design id.")],
                      help="The attribute to change (default: the category one).")] = None,
                  model: Model = CHAMPION_URI) -> None:
     """The same design (same noise) as other categories."""
-    _echo(_session(model).recondition(design, value, attribute, "category"))
+    session = _session(model, (design,), max(1, len(value)))
+    _echo(session.recondition(design, value, attribute, "category"))
 
 
 @fails_cleanly
@@ -119,7 +129,7 @@ def design_blend(first: Annotated[str, typer.Argument(help="A design id.")],
                                                          "both included.")] = 6,
                  model: Model = CHAMPION_URI) -> None:
     """Designs between two designs (or two styles' concepts)."""
-    _echo(_session(model).blend(first, second, steps))
+    _echo(_session(model, (first, second), max(2, steps)).blend(first, second, steps))
 
 
 @fails_cleanly
@@ -129,7 +139,7 @@ def design_from_item(item: Annotated[str, typer.Argument(help="A stored item's i
                               "studio uses).")] = None,
                      seed: Seed = 0, model: Model = CHAMPION_URI) -> None:
     """The design that redraws a stored item, to vary or recolour next."""
-    _echo([_session(model).from_item(item, steps, seed)])
+    _echo([_session(model, invert_steps=steps or 0).from_item(item, steps, seed)])
 
 
 @fails_cleanly

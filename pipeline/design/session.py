@@ -67,6 +67,22 @@ def resolve(settings: Settings, model: str = CHAMPION_URI) -> Model:
                              f"or {prefix}@<alias>, not {model!r}")
 
 
+def check_request(designs: int, invert_steps: int = 0,
+                  truncation: float | None = None) -> None:
+    """The limits any request is held to, before a model is loaded (the CLI checks them
+    first, so a request that is too big fails at once)."""
+    if truncation is not None and truncation <= 0:
+        raise UnusableInputError("--truncation must be positive (e.g. 1.5; leave it out "
+                                 "for none)")
+    if designs < 1:
+        raise UnusableInputError("ask for at least one design")
+    if designs > MAX_DESIGNS:
+        raise UnusableInputError(f"{designs} designs in one request; at most {MAX_DESIGNS}")
+    if invert_steps > MAX_INVERT_STEPS:
+        raise UnusableInputError(f"{invert_steps} inversion steps; at most "
+                                 f"{MAX_INVERT_STEPS}")
+
+
 class DesignSession:
     def __init__(self, settings: Settings, model: str = CHAMPION_URI) -> None:
         from gan import publish
@@ -137,17 +153,7 @@ class DesignSession:
 
     def _within_budget(self, designs: int, invert_steps: int = 0,
                        truncation: float | None = None) -> None:
-        if truncation is not None and truncation <= 0:
-            raise UnusableInputError("--truncation must be positive (e.g. 1.5; leave it out "
-                                     "for none)")
-        if designs < 1:
-            raise UnusableInputError("ask for at least one design")
-        if designs > MAX_DESIGNS:
-            raise UnusableInputError(f"{designs} designs in one request; at most "
-                                     f"{MAX_DESIGNS}")
-        if invert_steps > MAX_INVERT_STEPS:
-            raise UnusableInputError(f"{invert_steps} inversion steps; at most "
-                                     f"{MAX_INVERT_STEPS}")
+        check_request(designs, invert_steps, truncation)
         estimate = (self.seconds_per_design * designs
                     + self.seconds_per_invert_step * invert_steps)
         if estimate > BUDGET_S:
