@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # Some pip configurations warn once per package about absent local indexes: noise, not news.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-fast lint docs clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-gan-controls benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill benchmark-erasure
+.PHONY: setup demo test test-fast lint docs clean system-packages benchmark-ingest benchmark-drop-poll benchmark-forecast benchmark-trend-calls benchmark-gan benchmark-gan-catalog benchmark-gan-controls benchmark-gan-inversion-tuning benchmark-embed benchmark-weekly-scale benchmark-weekly-backfill benchmark-erasure
 
 setup: $(STAMP) system-packages
 
@@ -126,6 +126,9 @@ benchmark-gan-catalog: setup
 
 benchmark-gan-controls: setup
 	$(BIN)/python benchmarks/gan_controls.py
+
+benchmark-gan-inversion-tuning: setup
+	$(BIN)/python benchmarks/gan_inversion_tuning.py $(if $(HOME_DIR),--home $(HOME_DIR))
 
 benchmark-embed: setup
 	$(BIN)/python benchmarks/embed.py

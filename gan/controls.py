@@ -17,7 +17,10 @@ the labels are kept beside it, the values the design stands for.
 - ``invert``: the input that redraws a given image, by gradient descent on the noise, an
   offset of the condition embedding and a residual of the input each generator layer
   reads ("W+"), against the image's pixels and its likeness in a classifier's early and
-  late features (several starts, the best kept).
+  late features (several starts, the best kept). Given a ``Recolourable``, each step
+  also recolours the design (another value in turn) and asks the classifier to still see
+  its type: an input that redraws the photo well can sit where the generator's condition
+  holds weakly, and then its recolours lose the garment.
 
 ``truncation`` (BigGAN's truncation trick) redraws noise entries beyond +-t: smaller t,
 safer and plainer designs. ``render`` draws each design alone, so a design's pixels never
@@ -51,6 +54,7 @@ NOISE_PRIOR = 0.05
 OFFSET_PRIOR = 0.3
 LAYER_PRIOR = 0.3
 RECONDITION_KEEP = 0.25
+RECOLOURABLE_WEIGHT = 0.01
 
 
 @dataclass(frozen=True)
@@ -180,13 +184,27 @@ def render(generator: Generator, latents: list[Latent]) -> torch.Tensor:
     return torch.cat(images) if images else torch.zeros(0, dtype=torch.uint8)
 
 
+@dataclass(frozen=True)
+class Recolourable:
+    """What ``invert`` keeps recognisable under a recolour: ``classify`` maps float images
+    in [-1, 1] at the display side to one logits tensor per attribute (the metric
+    classifier); at each step the design is reconditioned to the next of ``values`` of
+    attribute ``changed`` and its attribute ``kept`` must still be read as the labels'."""
+    classify: Callable[[torch.Tensor], list[torch.Tensor]]
+    changed: int
+    kept: int
+    values: tuple[int, ...]
+    weight: float = RECOLOURABLE_WEIGHT
+
+
 def invert(generator: Generator, target: torch.Tensor, labels: torch.Tensor,
            features: Callable[[torch.Tensor], torch.Tensor], steps: int = INVERT_STEPS,
-           starts: int = INVERT_STARTS, seed: int = 0) -> tuple[Latent, float]:
+           starts: int = INVERT_STARTS, seed: int = 0,
+           recolourable: Recolourable | None = None) -> tuple[Latent, float]:
     """The design that redraws ``target`` (uint8 (C, H, W) at the display side) under
-    ``labels``, and its final loss. ``features`` maps float images in [-1, 1] to a feature
-    space in which the likeness is also measured (the metric classifier's
-    ``Encoder.likeness``)."""
+    ``labels``, and its final loss (without the recolour term). ``features`` maps float
+    images in [-1, 1] to a feature space in which the likeness is also measured (the metric
+    classifier's ``Encoder.likeness``)."""
     was_training = generator.training
     generator.eval()
     params = [p.requires_grad for p in generator.parameters()]
@@ -206,8 +224,14 @@ def invert(generator: Generator, target: torch.Tensor, labels: torch.Tensor,
                              requires_grad=True)
         optimiser = torch.optim.Adam([z, offset, layers], lr=INVERT_LR)
         goals = _Goal(goal, goal_features, scale, features, base)
-        for _ in range(steps):
+        others = () if recolourable is None or not recolourable.weight else tuple(
+            v for v in recolourable.values if v != int(labels[recolourable.changed]))
+        for step in range(steps):
             loss = _inversion_loss(generator, z, offset, layers, goals)
+            if others:
+                loss = loss + recolourable.weight * _recolour_loss(
+                    generator, z, offset, layers, labels, recolourable,
+                    others[step % len(others)])
             optimiser.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimiser.step()
@@ -234,22 +258,38 @@ class _Goal:
 def _inversion_loss(generator: Generator, z: torch.Tensor, offset: torch.Tensor,
                     layers: torch.Tensor, goal: _Goal) -> torch.Tensor:
     """Per start: pixels (L1) + likeness (MSE over its mean square) + the three priors.
-
-    The drawing stays at the training side; ``features`` sees it nearest-upsampled to the
-    photo's side, which a classifier that average-pools its input back down (the metric
-    classifier's stem at 64 px) reads exactly as the small drawing."""
+    The drawing stays at the training side; ``features`` sees it at the photo's."""
     drawn = generator.synthesise(z, goal.base + offset, layers)
     pixels = (drawn - goal.pixels).abs().flatten(1).mean(1)
-    shown = F.interpolate(drawn, scale_factor=generator.output_resolution // generator.resolution,
-                          mode="nearest") if generator.output_resolution > generator.resolution \
-        else drawn
-    likeness = (goal.extract(shown) - goal.features).pow(2).mean(1) / goal.scale
+    likeness = ((goal.extract(_at_display_side(generator, drawn)) - goal.features).pow(2)
+                .mean(1) / goal.scale)
     noise_prior = (z.pow(2).mean(1) - 1).pow(2)
     size = goal.base.pow(2).mean(1).clamp(min=1e-6)
     offset_prior = offset.pow(2).mean(1) / size
     layer_prior = layers.pow(2).mean((1, 2)) / size
     return (pixels + FEATURE_WEIGHT * likeness + NOISE_PRIOR * noise_prior
             + OFFSET_PRIOR * offset_prior + LAYER_PRIOR * layer_prior)
+
+
+def _recolour_loss(generator: Generator, z: torch.Tensor, offset: torch.Tensor,
+                   layers: torch.Tensor, labels: torch.Tensor, recolourable: Recolourable,
+                   value: int) -> torch.Tensor:
+    """Per start: the classifier's cross-entropy for the kept attribute on the design
+    recoloured to ``value`` as ``recondition`` does it (``RECONDITION_KEEP`` of the offset
+    and residuals)."""
+    recoloured = labels.clone()
+    recoloured[recolourable.changed] = value
+    condition = generator.embed(recoloured[None]) + RECONDITION_KEEP * offset
+    drawn = generator.synthesise(z, condition.expand_as(offset), RECONDITION_KEEP * layers)
+    logits = recolourable.classify(_at_display_side(generator, drawn))[recolourable.kept]
+    return F.cross_entropy(logits, labels[recolourable.kept].expand(len(z)), reduction="none")
+
+
+def _at_display_side(generator: Generator, drawn: torch.Tensor) -> torch.Tensor:
+    """A drawing at the training side nearest-upsampled to the display side (a classifier
+    that average-pools its input back down reads it exactly as the small drawing)."""
+    factor = generator.output_resolution // generator.resolution
+    return F.interpolate(drawn, scale_factor=factor, mode="nearest") if factor > 1 else drawn
 
 
 def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -101,6 +101,8 @@ class DesignSession:
         if self.judge.vocabulary != self.vocabulary or not self.judge.reference:
             raise UnusableInputError(f"metric classifier v{loaded.metric_classifier_version} "
                                      "does not match the generator's conditions; retrain it")
+        # Only ever read here: frozen, an inversion's backward pass skips its weights.
+        self.judge.model.requires_grad_(False)
         self.bank = checks.load_bank(settings, self.judge, loaded.metric_classifier_version)
         self.seconds_per_design, self.seconds_per_invert_step = self._timings()
 
@@ -116,9 +118,22 @@ class DesignSession:
         for steps in (1, 4):   # the first is a warm-up; 4 steps and a final pass are timed
             start = time.perf_counter()
             controls.invert(self.generator, images[0], latents[0].labels,
-                            self.judge.model.likeness, steps=steps)
+                            self.judge.model.likeness, steps=steps,
+                            recolourable=self._recolourable())
             timed.append((time.perf_counter() - start) / (steps + 1))
         return per_design, timed[-1]
+
+    def _recolourable(self) -> controls.Recolourable | None:
+        """What an inversion keeps under recolours: the category, through every colour
+        (None where the generator lacks either attribute)."""
+        names = self.vocabulary.names
+        try:
+            colour, kind = self.attribute(None, "colour"), self.attribute(None, "category")
+        except UnusableInputError:
+            return None
+        values = tuple(range(1, len(self.vocabulary.values(names[colour]))))
+        return controls.Recolourable(self.judge.model, colour, kind, values,
+                                     controls.RECOLOURABLE_WEIGHT)
 
     # -- conditions ----------------------------------------------------------------------
 
@@ -221,7 +236,8 @@ class DesignSession:
         predicted = self.judge.predict(photo[None])[0]
         labels = torch.where(known > 0, known, predicted)
         latent, loss = controls.invert(self.generator, photo, labels,
-                                       self.judge.model.likeness, steps=steps, seed=seed)
+                                       self.judge.model.likeness, steps=steps, seed=seed,
+                                       recolourable=self._recolourable())
         return self._store([latent], "from-item", [f"item:{item_id}"],
                            [{"steps": steps, "seed": seed, "loss": round(loss, 5),
                              "filled_by_classifier": [
