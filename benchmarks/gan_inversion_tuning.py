@@ -37,13 +37,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=None,
                         help="A home prepared by gan_controls.py (else one is trained).")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="Training minutes, where no champion is in the home yet.")
     parser.add_argument("--weights", default="0,0.01,0.03")
     parser.add_argument("--items", type=int, default=40)
     parser.add_argument("--out", type=Path,
                         default=gan_controls.BENCHMARKS / "results/gan_inversion_tuning.md")
     args = parser.parse_args()
     started = time.perf_counter()
-    args.minutes = 10.0
     settings = gan_controls.prepare(args)
     train = load("items", "train", settings)
     test = load("items", "test", settings, vocabulary=train.vocabulary)

@@ -117,12 +117,22 @@ def recondition(generator: Generator, latent: Latent, attribute: int, value: int
     table = generator.embed.tables[attribute].weight
     if not 0 <= value < len(table):
         raise ValueError(f"value index {value} out of range for attribute {attribute}")
-    labels = latent.labels.clone()
-    labels[attribute] = value
-    own = embedding(generator, latent.labels[None])[0]
-    condition = embedding(generator, labels[None])[0] + keep * (latent.condition - own)
-    layers = None if latent.layers is None else keep * latent.layers
-    return Latent(latent.z.clone(), condition, labels, layers)
+    departure = latent.condition - embedding(generator, latent.labels[None])[0]
+    labels, condition, layers = _relabelled(generator, latent.labels, attribute, value,
+                                            departure, latent.layers, keep)
+    return Latent(latent.z.clone(), condition[0], labels, layers)
+
+
+def _relabelled(generator: Generator, labels: torch.Tensor, attribute: int, value: int,
+                departure: torch.Tensor, layers: torch.Tensor | None, keep: float
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The labels with ``attribute`` set to ``value``, and the (n, z_dim) condition and the
+    residuals that go with them: the new labels' embedding plus ``keep`` of what the design
+    had beyond its own (``departure``: (z_dim,) or (n, z_dim)), ``keep`` of its residuals."""
+    relabelled = labels.clone()
+    relabelled[attribute] = value
+    condition = embedding(generator, relabelled[None]) + keep * departure
+    return relabelled, condition, None if layers is None else keep * layers
 
 
 def _copy(layers: torch.Tensor | None) -> torch.Tensor | None:
@@ -277,10 +287,9 @@ def _recolour_loss(generator: Generator, z: torch.Tensor, offset: torch.Tensor,
     """Per start: the classifier's cross-entropy for the kept attribute on the design
     recoloured to ``value`` as ``recondition`` does it (``RECONDITION_KEEP`` of the offset
     and residuals)."""
-    recoloured = labels.clone()
-    recoloured[recolourable.changed] = value
-    condition = generator.embed(recoloured[None]) + RECONDITION_KEEP * offset
-    drawn = generator.synthesise(z, condition.expand_as(offset), RECONDITION_KEEP * layers)
+    _, condition, kept_layers = _relabelled(generator, labels, recolourable.changed, value,
+                                            offset, layers, RECONDITION_KEEP)
+    drawn = generator.synthesise(z, condition, kept_layers)
     logits = recolourable.classify(_at_display_side(generator, drawn))[recolourable.kept]
     return F.cross_entropy(logits, labels[recolourable.kept].expand(len(z)), reduction="none")
 
