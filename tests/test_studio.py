@@ -96,6 +96,40 @@ def test_every_control_stores_designs_that_redraw_bit_for_bit(home, item_id, tmp
     assert [d["design_id"] for d in listing["designs"]] == [a, redrawn["design_id"]]
 
 
+def test_an_item_asked_for_again_is_the_design_already_redrawn(home, item_id, monkeypatch):
+    from gan import controls
+    from pipeline.core.settings import Settings
+    from pipeline.design.session import DesignSession
+
+    session = DesignSession(Settings(home=str(home), workers=2))
+    inversions = []
+    invert = controls.invert
+    monkeypatch.setattr(controls, "invert",
+                        lambda *args, **kwargs: inversions.append(1) or invert(*args, **kwargs))
+    first = session.from_item(item_id, steps=5)
+    assert session.from_item(item_id, steps=5) == first and len(inversions) == 1
+    assert session.from_item(item_id, steps=5, seed=1).design_id != first.design_id
+    assert len(inversions) == 2
+    (home / "designs" / f"{first.design_id}.json").unlink()   # gone (erased): redrawn
+    assert session.from_item(item_id, steps=5).design_id == first.design_id
+    assert len(inversions) == 3
+
+
+def test_a_request_over_budget_is_refused_only_if_timing_again_confirms_it(home, monkeypatch):
+    from pipeline.core.errors import UnusableInputError
+    from pipeline.core.settings import Settings
+    from pipeline.design import session as design_session
+
+    session = design_session.DesignSession(Settings(home=str(home), workers=2))
+    measured = session.seconds_per_design
+    session.seconds_per_design = 60.0   # as if timed while the machine was busy
+    assert len(session.draw("category=Dress", n=2)) == 2
+    assert session.seconds_per_design < 60.0, "timed again"
+    monkeypatch.setattr(design_session, "BUDGET_S", 4 * measured)
+    with pytest.raises(UnusableInputError, match=r"would take about .* over the .* budget"):
+        session.draw("category=Dress", n=16)
+
+
 @pytest.mark.parametrize("args, message", [
     (["show", "d-0000000000000000"], "no design d-0000000000000000"),
     (["vary", "../../etc/passwd"], "not a design id"),
@@ -177,6 +211,11 @@ def test_the_studio_never_reads_or_writes_outside_the_home(studio, home, tmp_pat
     assert status == 404 and b"no design d-0000000000000000" in body
 
 
+def made_by(page) -> str:
+    """The selected design's "made by" line."""
+    return page.locator("#selected dl dd").nth(2).inner_text()
+
+
 def test_pick_a_style_recolour_save_and_find_it_after_a_reload(studio, home, tmp_path):
     """The designer's path, by clicks in headless Chromium."""
     from playwright.sync_api import sync_playwright
@@ -215,6 +254,7 @@ def test_pick_a_style_recolour_save_and_find_it_after_a_reload(studio, home, tmp
             page.wait_for_function(f"!location.search.includes('{first}')")
             recoloured = page.url.split("design=")[1]
             assert f"colour={colour}" in page.locator("#selected dl").first.inner_text()
+            assert made_by(page).startswith("recolour: "), "parameters read as words"
             page.click("#save")
             page.wait_for_selector(f"#board figure[data-design='{recoloured}']")
             page.screenshot(path=str(tmp_path / "studio.png"), full_page=True)
@@ -224,6 +264,19 @@ def test_pick_a_style_recolour_save_and_find_it_after_a_reload(studio, home, tmp
             broken = page.evaluate("Array.from(document.images).filter("
                                    "i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
             assert broken == []
+            # A real item of the style, clicked: redrawn as a design; clicked again, the
+            # same design (the session keeps what it redrew).
+            styles.nth(i).click()
+            redrawn = []
+            for _ in range(2):
+                page.locator("#items figure").first.click()
+                page.wait_for_function(
+                    "document.querySelector('#selected dl dd:nth-of-type(3)')"
+                    "?.textContent.startsWith('from-item: ')")
+                page.wait_for_function("document.body.style.cursor !== 'progress'")
+                redrawn.append(page.url.split("design=")[1])
+            assert redrawn[0] == redrawn[1] and redrawn[0] != recoloured
+            assert "steps 120" in made_by(page) and "{" not in made_by(page)
         finally:
             context.close()
     assert errors == []

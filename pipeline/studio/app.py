@@ -95,7 +95,8 @@ def create_app(settings: Settings, model: str = CHAMPION_URI) -> FastAPI:
     @app.get("/api/state")
     def state(week: str | None = None) -> dict[str, object]:
         return {"model": session.model.uri, "vocabulary": session.vocabulary.to_json(),
-                "limits": {"designs": MAX_DESIGNS, "invert_steps": INVERT_STEPS},
+                "limits": {"designs": MAX_DESIGNS, "invert_steps": INVERT_STEPS,
+                           "invert_seconds": round(session.estimate(1, INVERT_STEPS), 1)},
                 "board": records.board(settings), **content.styles(settings, week)}
 
     @app.get("/api/designs/{design}")

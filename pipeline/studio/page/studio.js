@@ -125,7 +125,11 @@ function pickStyle(index) {
   }
   $("items").replaceChildren(...style.representatives.map((item) =>
     figure(`/items/${encodeURIComponent(item)}.png`, item, `item ${item}: redraw it as a design`,
-           () => run(async () => showResults(await api("/api/from-item", {item}))))));
+           () => run(async () => {
+             showMessage(`Redrawing ${item} as a design: about ${state.limits.invert_seconds} s on this machine.`, "info");
+             showResults(await api("/api/from-item", {item}));
+             showMessage("");
+           }))));
   if (style.condition) {
     for (const part of style.condition.split(",")) {
       const [name, value] = part.split("=");
@@ -158,6 +162,15 @@ function describeChecks(checks) {
   return dl;
 }
 
+// "from-item: steps 120, seed 0, loss 0.0991": the operation and its parameters, as read.
+function madeBy(record) {
+  const shown = Object.entries(record.parameters || {})
+    .filter(([, v]) => v != null && !(Array.isArray(v) && !v.length))
+    .map(([k, v]) => `${k.replaceAll("_", " ")} ${Array.isArray(v) ? v.join(", ")
+      : typeof v === "object" ? JSON.stringify(v) : v}`);
+  return shown.length ? `${record.operation}: ${shown.join("; ")}` : record.operation;
+}
+
 async function select(designId) {
   selected = await api(`/api/designs/${encodeURIComponent(designId)}`);
   history.replaceState(null, "", `?design=${selected.design_id}`);
@@ -174,7 +187,7 @@ async function select(designId) {
   const condition = Object.entries(selected.condition).filter(([, v]) => v !== "unknown")
     .map(([n, v]) => `${n}=${v}`).join(", ") || "any";
   for (const [term, text] of [["id", selected.design_id], ["condition", condition],
-                              ["made by", `${selected.operation} ${JSON.stringify(selected.parameters)}`],
+                              ["made by", madeBy(selected)],
                               ["from", selected.parents.join(", ") || "noise"],
                               ["model", selected.model]]) {
     const dt = document.createElement("dt"); dt.textContent = term;
