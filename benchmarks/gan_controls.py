@@ -181,7 +181,7 @@ def measure_items(studio: session.DesignSession, judges, test, items: list[str],
     common = common_colours(studio, test, colour)
     for item in items:
         start = time.perf_counter()
-        record = studio.from_item(item, steps=steps)
+        record = studio.from_item(item, steps=steps, reuse=False)
         seconds.append(time.perf_counter() - start)
         photo = torch.from_numpy(png.decode(studio.bank.pngs[item])).permute(2, 0, 1)[None]
         redrawn = images_of(studio, [record])
@@ -292,6 +292,9 @@ def measure_blend(studio: session.DesignSession, judges, pairs, n_pairs: int, se
             "pairs": len(couples), "strips": strips}
 
 
+ASKED_AGAIN = "from a real item, asked again"
+
+
 def measure_studio(settings: Settings, items: list[str]) -> dict[str, tuple[float, float]]:
     """Answer times over HTTP, per control, after start-up."""
     port = free_port()
@@ -314,7 +317,9 @@ def measure_studio(settings: Settings, items: list[str]) -> dict[str, tuple[floa
                                                      "values": [colours[i % len(colours)]]}),
             "re-cut": lambda i: ("/api/recut", {"design": a, "values": [kinds[i % len(kinds)]]}),
             "blend (6 steps)": lambda i: ("/api/blend", {"first": a, "second": b, "steps": 6}),
-            "from a real item": lambda i: ("/api/from-item", {"item": items[i % len(items)]}),
+            # A seed per request: every one is a fresh inversion, none the session's reuse.
+            "from a real item": lambda i: ("/api/from-item", {"item": items[i % len(items)],
+                                                              "seed": i}),
         }
         out = {}
         for name, make in requests.items():
@@ -323,6 +328,10 @@ def measure_studio(settings: Settings, items: list[str]) -> dict[str, tuple[floa
                 path, body = make(i)
                 times.append(post(base, path, body)[0])
             out[name] = (statistics.median(times), float(np.percentile(times, 95)))
+        # The same item asked again: the session answers with the design it redrew.
+        again = [post(base, "/api/from-item", {"item": items[0]})[0]
+                 for _ in range(STUDIO_REQUESTS)]
+        out[ASKED_AGAIN] = (statistics.median(again), float(np.percentile(again, 95)))
         return out
     finally:
         server.stop()
@@ -479,8 +488,16 @@ def report(args, studio, train, test, judges, recolour, tuning, reported, keep, 
                   "| control | median s | 95th percentile s | vs the 1 s target (p95) | met |",
                   "| --- | ---: | ---: | ---: | :---: |"]
         for name, (median, p95) in timings.items():
-            lines.append(f"| {name} | {median:.3f} | {p95:.3f} | {p95 / TARGETS['studio_s']:.2f}"
-                         f" | {mark(p95 < TARGETS['studio_s'])} |")
+            if name != ASKED_AGAIN:
+                lines.append(f"| {name} | {median:.3f} | {p95:.3f} | "
+                             f"{p95 / TARGETS['studio_s']:.2f} | "
+                             f"{mark(p95 < TARGETS['studio_s'])} |")
+        if ASKED_AGAIN in timings:
+            median, p95 = timings[ASKED_AGAIN]
+            lines += ["", f"Not a first redrawing, so not counted above: an item the studio "
+                      f"has already redrawn, asked for again ({STUDIO_REQUESTS} times), is "
+                      f"answered with the stored design in {median:.3f} s (median), "
+                      f"{p95:.3f} s (95th percentile)."]
     lines += ["", "Sheets: " + ", ".join(f"[{s}](gan_controls/{s})" for s in sheets) + ". "
               "recolour.png: rows in pairs, designs as drawn then the same noise recoloured; "
               "blend.png: one blend per row, end to end; from_item.png: per row the held-out "

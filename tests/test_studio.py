@@ -108,11 +108,13 @@ def test_an_item_asked_for_again_is_the_design_already_redrawn(home, item_id, mo
                         lambda *args, **kwargs: inversions.append(1) or invert(*args, **kwargs))
     first = session.from_item(item_id, steps=5)
     assert session.from_item(item_id, steps=5) == first and len(inversions) == 1
+    assert session.from_item(item_id, steps=5, reuse=False).design_id == first.design_id
+    assert len(inversions) == 2, "reuse=False (benchmarks timing the inversion) inverts"
     assert session.from_item(item_id, steps=5, seed=1).design_id != first.design_id
-    assert len(inversions) == 2
+    assert len(inversions) == 3
     (home / "designs" / f"{first.design_id}.json").unlink()   # gone (erased): redrawn
     assert session.from_item(item_id, steps=5).design_id == first.design_id
-    assert len(inversions) == 3
+    assert len(inversions) == 4
 
 
 def test_a_request_over_budget_is_refused_only_if_timing_again_confirms_it(home, monkeypatch):

@@ -231,18 +231,19 @@ class DesignSession:
                            [{"t": round(i / (steps - 1), 4), "sharpness": sharpness}
                             for i in range(steps)])
 
-    def from_item(self, item_id: str, steps: int | None = None,
-                  seed: int = 0) -> DesignRecord:
+    def from_item(self, item_id: str, steps: int | None = None, seed: int = 0,
+                  reuse: bool = True) -> DesignRecord:
         """The design that redraws a stored item; its known attributes are the condition,
         the classifier's reading of the photo fills the ones it lacks (``steps``: default
-        ``controls.INVERT_STEPS``)."""
+        ``controls.INVERT_STEPS``; ``reuse=False``: invert even if this session already
+        redrew the item, as benchmarks that time or retune the inversion must)."""
         steps = controls.INVERT_STEPS if steps is None else steps
         self._within_budget(1, steps)
         if item_id not in self.bank.pngs:
             raise UnusableInputError(f"no item {item_id!r} with an image in this home")
         # An inversion is deterministic: the same item asked again (a designer clicking it
         # twice) is the design already stored, not seconds of optimisation.
-        known_design = self._redrawn.get((item_id, steps, seed))
+        known_design = self._redrawn.get((item_id, steps, seed)) if reuse else None
         if known_design is not None and records.exists(self.settings, known_design):
             return records.load(self.settings, known_design)
         arch = self.judge.model.arch
