@@ -162,7 +162,7 @@ function describeChecks(checks) {
   return dl;
 }
 
-// "from-item: steps 120, seed 0, loss 0.0991": the operation and its parameters, as read.
+// "from-item: steps 120; seed 0; loss 0.0991": the operation and its parameters, as read.
 function madeBy(record) {
   const shown = Object.entries(record.parameters || {})
     .filter(([, v]) => v != null && !(Array.isArray(v) && !v.length))
