@@ -46,6 +46,7 @@ LAYOUT = {
     "design-images": ("designs/d-abc.png", None, "d-abc"),
     "design-board": ("design-board/board.json", None, None),
     "design-bank": ("design-bank/abc.parquet", None, "abc"),
+    "design-redrawings": ("design-redrawings/redrawings.parquet", None, None),
     "rights-policy": ("rights/policy.json", None, None),
     "tombstones": ("rights/tombstones.parquet", None, None),
     "audit-log": ("rights/audit.jsonl", None, None),

@@ -124,7 +124,8 @@ def test_forget_reaches_everything_made_from_an_item(home, reported):
     summary = cli_json(["forget", *doomed, "--who", "test"], home)
     assert summary["erased"] == len(doomed) and summary["reports_rebuilt"] == [week]
     assert summary["designs_removed"] == 2
-    for dataset in ("items", "embeddings", "memberships", "styles", "concepts", "designs"):
+    for dataset in ("items", "embeddings", "memberships", "styles", "concepts", "designs",
+                    "design-redrawings"):
         assert summary["files"].get(dataset), dataset
 
     # Only the lineage artifacts of the runs that learned from them still name them (ids,

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import duckdb
 import pandas as pd
 import pytest
 from helpers import QUIET_MLFLOW, cli_json, copy_home, free_port, inherited_env, run_cli
@@ -96,25 +97,46 @@ def test_every_control_stores_designs_that_redraw_bit_for_bit(home, item_id, tmp
     assert [d["design_id"] for d in listing["designs"]] == [a, redrawn["design_id"]]
 
 
-def test_an_item_asked_for_again_is_the_design_already_redrawn(home, item_id, monkeypatch):
+def test_an_item_redrawn_before_is_the_stored_design_in_any_later_session(home, item_id,
+                                                                           monkeypatch):
     from gan import controls
     from pipeline.core.settings import Settings
     from pipeline.design.session import DesignSession
 
-    session = DesignSession(Settings(home=str(home), workers=2))
+    settings = Settings(home=str(home), workers=2)
+    session = DesignSession(settings)
+    later = DesignSession(settings)   # another command, a restarted studio
     inversions = []
     invert = controls.invert
     monkeypatch.setattr(controls, "invert",
                         lambda *args, **kwargs: inversions.append(1) or invert(*args, **kwargs))
-    first = session.from_item(item_id, steps=5)
-    assert session.from_item(item_id, steps=5) == first and len(inversions) == 1
-    assert session.from_item(item_id, steps=5, reuse=False).design_id == first.design_id
+    # 6 steps: no other test redraws this item so (the redrawing is found by any session)
+    first = session.from_item(item_id, steps=6)
+    assert session.from_item(item_id, steps=6) == first and len(inversions) == 1
+    assert later.from_item(item_id, steps=6) == first and len(inversions) == 1
+    assert session.from_item(item_id, steps=6, reuse=False).design_id == first.design_id
     assert len(inversions) == 2, "reuse=False (benchmarks timing the inversion) inverts"
-    assert session.from_item(item_id, steps=5, seed=1).design_id != first.design_id
+    assert session.from_item(item_id, steps=6, seed=1).design_id != first.design_id
     assert len(inversions) == 3
     (home / "designs" / f"{first.design_id}.json").unlink()   # gone (erased): redrawn
-    assert session.from_item(item_id, steps=5).design_id == first.design_id
+    assert later.from_item(item_id, steps=6).design_id == first.design_id
     assert len(inversions) == 4
+
+
+def test_prepare_redraws_the_shown_items_once_ahead_of_time(home, reported):
+    """`stylecast design prepare` redraws what it is given that no session redrew yet;
+    the studio's start-up prepares the rest of the week's shown items (the Chromium test
+    finds them all ready)."""
+    shown = [i for h in reported["json"]["highlighted"] for i in h["representatives"]]
+    first = cli_json(["design", "prepare", shown[0], shown[1], "no-such-item"], home)
+    assert (first["redrawn"], first["already"], first["not_here"]) == (2, 0, ["no-such-item"])
+    again = cli_json(["design", "prepare", shown[1], shown[0]], home)
+    assert (again["redrawn"], again["already"]) == (0, 2), "nothing is inverted twice"
+    redrawn = duckdb.sql(f"select item_id, steps, seed, design_id from "
+                         f"'{home}/design-redrawings/redrawings.parquet'").fetchall()
+    assert {(i, s, r) for i, s, r, _ in redrawn} >= {(shown[0], 120, 0), (shown[1], 120, 0)}
+    record = json.loads((home / "designs" / f"{redrawn[0][3]}.json").read_text())
+    assert record["operation"] == "from-item" and record["parents"] == [f"item:{redrawn[0][0]}"]
 
 
 def test_a_request_over_budget_is_refused_only_if_timing_again_confirms_it(home, monkeypatch):
@@ -267,8 +289,12 @@ def test_pick_a_style_recolour_save_and_find_it_after_a_reload(studio, home, tmp
                                    "i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
             assert broken == []
             # A real item of the style, clicked: redrawn as a design; clicked again, the
-            # same design (the session keeps what it redrew).
+            # same design (the session keeps what it redrew). The studio's start redrew
+            # every shown item ahead of time: each is marked ready.
             styles.nth(i).click()
+            captions = page.locator("#items figcaption").all_inner_texts()
+            assert captions and all(c.startswith("ready · ") for c in captions), captions
+            assert page.locator("#items figure.ready").count() == len(captions)
             redrawn = []
             for _ in range(2):
                 page.locator("#items figure").first.click()

@@ -59,6 +59,7 @@ design_app = _group("design", "Steer the champion generator: draw, vary, recolou
 for _name, _command in (("draw", design.design_draw), ("vary", design.design_vary),
                         ("recolour", design.design_recolour), ("recut", design.design_recut),
                         ("blend", design.design_blend), ("from-item", design.design_from_item),
+                        ("prepare", design.design_prepare),
                         ("show", design.design_show), ("save", design.design_save),
                         ("unsave", design.design_unsave), ("board", design.design_board)):
     design_app.command(_name)(_command)

@@ -143,6 +143,32 @@ def design_from_item(item: Annotated[str, typer.Argument(help="A stored item's i
 
 
 @fails_cleanly
+def design_prepare(items: Annotated[list[str] | None, typer.Argument(
+                       help="Items to redraw (default: those the studio shows beside the "
+                            "week's styles).")] = None,
+                   week: Annotated[str | None, typer.Option(
+                       help="The report week whose shown items to redraw (default: the "
+                            "latest).")] = None,
+                   model: Model = CHAMPION_URI) -> None:
+    """Redraw items ahead of time (those not redrawn by this model yet), so the studio
+    answers a click on them at once: run it after the weekly report, where inversions are
+    fast (a GPU worker), or let `stylecast studio` do it when it starts."""
+    from pipeline.core.settings import Settings
+    from pipeline.studio.content import shown_items
+
+    settings = Settings.from_env()
+    wanted = list(items) if items else shown_items(settings, week)
+    if not wanted:
+        raise UnusableInputError("nothing to redraw: give item ids, or build a weekly report "
+                                 "first (its styles' items are what the studio shows)")
+    done = _session(model).prepare(wanted, progress=lambda line: typer.echo(line, err=True))
+    typer.echo(json.dumps(done))
+    if done["not_here"]:
+        typer.echo(f"not redrawn (no displayable image in this home): "
+                   f"{', '.join(done['not_here'])}", err=True)
+
+
+@fails_cleanly
 def design_show(design: Annotated[str, typer.Argument(help="A design id.")],
                 out: Annotated[Path | None, typer.Option(
                     help="Write the redrawn image here (PNG).")] = None,
@@ -205,9 +231,13 @@ def design_board(out: Annotated[Path, typer.Option(
 def studio(host: Annotated[str, typer.Option(help="Address to bind (default: this machine "
                                                   "only).")] = "127.0.0.1",
            port: Annotated[int, typer.Option(help="Port.")] = 8765,
-           model: Model = CHAMPION_URI) -> None:
+           model: Model = CHAMPION_URI,
+           prepare: Annotated[bool, typer.Option(
+               help="Before serving, redraw the items shown beside the latest week's styles "
+                    "that this model has not redrawn yet (seconds each, once), so a click "
+                    "on one answers at once.")] = True) -> None:
     """The design studio: a web page over this week's rising styles and the champion."""
     from pipeline.core.settings import Settings
     from pipeline.studio.app import serve
 
-    serve(Settings.from_env(), host, port, model)
+    serve(Settings.from_env(), host, port, model, prepare)

@@ -333,6 +333,12 @@ DESIGN_BANK = Dataset(
     readers=("design",), schema=schemas.DESIGN_BANK, item_refs=("item_id",),
     description="the items a design is compared with, as points of the metric classifier's "
                 "realism space (key: classifier version and the items' files)")
+DESIGN_REDRAWINGS = Dataset(
+    "design-redrawings", "design-redrawings", "redrawings.parquet", "single",
+    writer="design", readers=("design", "studio"), schema=schemas.DESIGN_REDRAWINGS,
+    item_refs=("item_id",),
+    description="which design redraws which item, per model version and inversion settings "
+                "(the studio answers an item redrawn before, or prepared, at once)")
 RIGHTS_POLICY = Dataset(
     "rights-policy", "rights", "policy.json", "single", writer="cli", readers=("all",),
     description="which uses (analyse, display, train) each licence and source allows, and "
@@ -361,7 +367,8 @@ DATASETS: tuple[Dataset, ...] = (
     EMBEDDINGS, STYLES, MEMBERSHIPS,
     STYLE_COUNTS, ATTRIBUTE_COUNTS, SERIES, ATTRIBUTE_SHARES, STYLE_SHARES, FORECASTS, TRENDS,
     CALL_GRADES, BACKTEST, FORECAST_PROBLEMS, BACKTESTS, CONCEPTS, DESIGNS, DESIGN_IMAGES,
-    DESIGN_BOARD, DESIGN_BANK, RIGHTS_POLICY, TOMBSTONES, AUDIT_LOG, LINEAGE, REPORTS)
+    DESIGN_BOARD, DESIGN_BANK, DESIGN_REDRAWINGS, RIGHTS_POLICY, TOMBSTONES, AUDIT_LOG,
+    LINEAGE, REPORTS)
 BY_NAME = {d.name: d for d in DATASETS}
 
 

@@ -93,6 +93,14 @@ DESIGN_BANK = pa.schema([
     pa.field("vector", pa.list_(pa.float32()), nullable=False),  # realism space (gan.realism)
 ])
 
+DESIGN_REDRAWINGS = pa.schema([
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("model_version", pa.string(), nullable=False),
+    pa.field("steps", pa.int32(), nullable=False),
+    pa.field("seed", pa.int64(), nullable=False),
+    pa.field("design_id", pa.string(), nullable=False),
+])
+
 TOMBSTONES = pa.schema([
     pa.field("key", pa.string(), nullable=False),     # salted hash of an item id or content
     pa.field("kind", pa.string(), nullable=False),    # item_id | sha256

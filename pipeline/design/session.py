@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from pipeline.core import png
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import CHAMPION_URI, GAN_MODEL, ITEMS_DATASET, METRIC_MODEL
 from pipeline.core.settings import Settings
-from pipeline.design import checks, records
+from pipeline.design import checks, records, redrawings
 from pipeline.design.records import DesignRecord
 
 MAX_DESIGNS = 16       # per request: a vary or blend strip, a recolour sheet
@@ -105,7 +106,6 @@ class DesignSession:
         self.judge.model.requires_grad_(False)
         self.bank = checks.load_bank(settings, self.judge, loaded.metric_classifier_version)
         self.seconds_per_design, self.seconds_per_invert_step = self._timings()
-        self._redrawn: dict[tuple[str, int, int], str] = {}   # (item, steps, seed) -> design
 
     def _timings(self) -> tuple[float, float]:
         """Seconds per drawn design and per inversion step on this machine (measured after a
@@ -235,17 +235,21 @@ class DesignSession:
                   reuse: bool = True) -> DesignRecord:
         """The design that redraws a stored item; its known attributes are the condition,
         the classifier's reading of the photo fills the ones it lacks (``steps``: default
-        ``controls.INVERT_STEPS``; ``reuse=False``: invert even if this session already
-        redrew the item, as benchmarks that time or retune the inversion must)."""
+        ``controls.INVERT_STEPS``; ``reuse=False``: invert even if the item was redrawn
+        before, as benchmarks that time or retune the inversion must)."""
         steps = controls.INVERT_STEPS if steps is None else steps
         self._within_budget(1, steps)
         if item_id not in self.bank.pngs:
             raise UnusableInputError(f"no item {item_id!r} with an image in this home")
-        # An inversion is deterministic: the same item asked again (a designer clicking it
-        # twice) is the design already stored, not seconds of optimisation.
-        known_design = self._redrawn.get((item_id, steps, seed)) if reuse else None
-        if known_design is not None and records.exists(self.settings, known_design):
-            return records.load(self.settings, known_design)
+        # An inversion is deterministic: an item redrawn before (a designer clicking it
+        # twice, an earlier session, ``prepare``) is the design already stored, not seconds
+        # of optimisation; one erased since is gone from both and redrawn.
+        stored = self._redrawn(item_id, steps, seed) if reuse else None
+        if stored is not None:
+            return records.load(self.settings, stored)
+        return self._redraw(item_id, steps, seed)
+
+    def _redraw(self, item_id: str, steps: int, seed: int) -> DesignRecord:
         arch = self.judge.model.arch
         photo = checks.as_tensor(png.decode(self.bank.pngs[item_id], arch["channels"])[None],
                                  self.generator.output_resolution)[0]
@@ -260,8 +264,33 @@ class DesignSession:
                                "filled_by_classifier": [
                                    n for n, k in zip(self.vocabulary.names, known, strict=True)
                                    if int(k) == 0]}])[0]
-        self._redrawn[(item_id, steps, seed)] = record.design_id
+        redrawings.remember(self.settings, self.model.version,
+                            {(item_id, steps, seed): record.design_id})
         return record
+
+    def prepare(self, items: list[str], progress: Callable[[str], None] | None = None
+                ) -> dict[str, object]:
+        """Redraw ahead of time (default steps and seed, as the studio asks) each of ``items``
+        not redrawn yet by this model, so that asking for it later answers at once; items
+        without a displayable image here are left out and named. Not a request: no budget
+        (a slow machine takes longer, it does not refuse)."""
+        wanted = list(dict.fromkeys(items))
+        missing = [i for i in wanted if i not in self.bank.pngs]
+        todo = [i for i in wanted if i in self.bank.pngs
+                and self._redrawn(i, controls.INVERT_STEPS, 0) is None]
+        start = time.perf_counter()
+        for n, item in enumerate(todo, 1):
+            if progress is not None:
+                progress(f"redrawing item {n}/{len(todo)} ({item}) ahead of time")
+            self._redraw(item, controls.INVERT_STEPS, 0)
+        return {"items": len(wanted), "redrawn": len(todo),
+                "already": len(wanted) - len(todo) - len(missing), "not_here": missing,
+                "seconds": round(time.perf_counter() - start, 1), "model": self.model.uri}
+
+    def _redrawn(self, item_id: str, steps: int, seed: int) -> str | None:
+        """The stored design this model redrew ``item_id`` as, if it still exists."""
+        design = redrawings.known(self.settings, self.model.version).get((item_id, steps, seed))
+        return design if design is not None and records.exists(self.settings, design) else None
 
     # -- records -------------------------------------------------------------------------
 

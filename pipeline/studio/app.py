@@ -25,7 +25,7 @@ from gan.controls import INVERT_STEPS
 from pipeline.core.errors import UnusableInputError
 from pipeline.core.names import CHAMPION_URI
 from pipeline.core.settings import Settings
-from pipeline.design import records
+from pipeline.design import records, redrawings
 from pipeline.design.session import MAX_DESIGNS, DesignSession, board_sheet
 from pipeline.studio import content
 
@@ -70,8 +70,16 @@ class Pin(BaseModel):
     design: str
 
 
-def create_app(settings: Settings, model: str = CHAMPION_URI) -> FastAPI:
+def create_app(settings: Settings, model: str = CHAMPION_URI, prepare: bool = True
+               ) -> FastAPI:
+    """The studio over ``model``; with ``prepare``, the items shown beside the latest week's
+    styles are redrawn first (those not redrawn by this model yet), so that clicking one
+    answers at once instead of after an inversion of seconds."""
     session = DesignSession(settings, model)
+    if prepare:
+        done = session.prepare(content.shown_items(settings), progress=_say)
+        if done["redrawn"]:
+            _say(f"{done['redrawn']} item(s) redrawn ahead of time in {done['seconds']} s")
     app = FastAPI(title="StyleCast studio", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(UnusableInputError)
@@ -94,10 +102,15 @@ def create_app(settings: Settings, model: str = CHAMPION_URI) -> FastAPI:
 
     @app.get("/api/state")
     def state(week: str | None = None) -> dict[str, object]:
+        listed = content.styles(settings, week)
+        ready = {item for item, steps, seed in redrawings.known(settings, session.model.version)
+                 if (steps, seed) == (INVERT_STEPS, 0)}
+        for style in listed["styles"]:   # the items a click redraws at once
+            style["redrawn"] = [i for i in style["representatives"] if i in ready]
         return {"model": session.model.uri, "vocabulary": session.vocabulary.to_json(),
                 "limits": {"designs": MAX_DESIGNS, "invert_steps": INVERT_STEPS,
                            "invert_seconds": round(session.estimate(1, INVERT_STEPS), 1)},
-                "board": records.board(settings), **content.styles(settings, week)}
+                "board": records.board(settings), **listed}
 
     @app.get("/api/designs/{design}")
     def design(design: str) -> dict[str, object]:
@@ -176,9 +189,14 @@ def design_json(record: records.DesignRecord) -> dict[str, object]:
             "image": f"/designs/{record.design_id}.png"}
 
 
-def serve(settings: Settings, host: str, port: int, model: str = CHAMPION_URI) -> None:
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def serve(settings: Settings, host: str, port: int, model: str = CHAMPION_URI,
+          prepare: bool = True) -> None:
     import uvicorn
 
-    app = create_app(settings, model)
+    app = create_app(settings, model, prepare)
     print(f"StyleCast studio on http://{host}:{port}/ (Ctrl+C stops it)", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning")

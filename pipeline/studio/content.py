@@ -44,6 +44,13 @@ def styles(settings: Settings, week: str | None) -> dict[str, object]:
     return {"week": week, "weeks": weeks, "styles": out, "note": note}
 
 
+def shown_items(settings: Settings, week: str | None = None) -> list[str]:
+    """The real items the page shows beside the week's styles (the latest week by default),
+    each once: the ones a designer is likely to redraw."""
+    listed = styles(settings, week)["styles"]
+    return list(dict.fromkeys(item for style in listed for item in style["representatives"]))
+
+
 def _concept_designs(settings: Settings, week: str) -> dict[str, list[dict[str, object]]]:
     """Target -> its concepts' design ids and whether each was flagged (and why)."""
     frame = catalog.CONCEPTS.read_frame(settings, week)

@@ -123,13 +123,21 @@ function pickStyle(index) {
   if (!style.concepts.length) {
     $("concepts").textContent = "No concepts were drawn for it this week; draw some on the left.";
   }
+  // Items redrawn ahead of time (at the studio's start) open at once; the others take an
+  // inversion, and the page says how long.
+  const redrawn = new Set(style.redrawn || []);
   $("items").replaceChildren(...style.representatives.map((item) =>
-    figure(`/items/${encodeURIComponent(item)}.png`, item, `item ${item}: redraw it as a design`,
+    figure(`/items/${encodeURIComponent(item)}.png`, redrawn.has(item) ? `ready · ${item}` : item,
+           `item ${item}: redraw it as a design`,
            () => run(async () => {
-             showMessage(`Redrawing ${item} as a design: about ${state.limits.invert_seconds} s on this machine.`, "info");
+             if (!redrawn.has(item)) {
+               showMessage(`Redrawing ${item} as a design: about ${state.limits.invert_seconds} s on this machine.`, "info");
+             }
              showResults(await api("/api/from-item", {item}));
              showMessage("");
-           }))));
+             redrawn.add(item);
+             style.redrawn = [...redrawn];
+           }), redrawn.has(item) ? "ready" : undefined)));
   if (style.condition) {
     for (const part of style.condition.split(",")) {
       const [name, value] = part.split("=");
