@@ -276,8 +276,9 @@ class DesignSession:
         (a slow machine takes longer, it does not refuse)."""
         wanted = list(dict.fromkeys(items))
         missing = [i for i in wanted if i not in self.bank.pngs]
+        known = redrawings.known(self.settings, self.model.version)   # read once, not per item
         todo = [i for i in wanted if i in self.bank.pngs
-                and self._redrawn(i, controls.INVERT_STEPS, 0) is None]
+                and self._redrawn(i, controls.INVERT_STEPS, 0, known) is None]
         start = time.perf_counter()
         for n, item in enumerate(todo, 1):
             if progress is not None:
@@ -287,9 +288,13 @@ class DesignSession:
                 "already": len(wanted) - len(todo) - len(missing), "not_here": missing,
                 "seconds": round(time.perf_counter() - start, 1), "model": self.model.uri}
 
-    def _redrawn(self, item_id: str, steps: int, seed: int) -> str | None:
-        """The stored design this model redrew ``item_id`` as, if it still exists."""
-        design = redrawings.known(self.settings, self.model.version).get((item_id, steps, seed))
+    def _redrawn(self, item_id: str, steps: int, seed: int,
+                 known: dict[redrawings.Key, str] | None = None) -> str | None:
+        """The stored design this model redrew ``item_id`` as, if it still exists (``known``:
+        the index already read)."""
+        if known is None:
+            known = redrawings.known(self.settings, self.model.version)
+        design = known.get((item_id, steps, seed))
         return design if design is not None and records.exists(self.settings, design) else None
 
     # -- records -------------------------------------------------------------------------
