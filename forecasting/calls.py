@@ -256,7 +256,7 @@ def make(history: pd.DataFrame, forecasts: pd.DataFrame, season_length: int, fre
         # such forecasts in the backtest.
         "expected_growth": expected,
         # The most probable class, so the label and its chance always agree.
-        "label": np.where(stated, np.array(LABELS)[np.nan_to_num(p).argmax(axis=1)], by_point),
+        "label": np.where(stated, most_probable(p, expected, config.threshold), by_point),
         "probability": np.where(stated, np.nan_to_num(p).max(axis=1), np.nan),
         "p_declining": p[:, 0], "p_stable": p[:, 1], "p_rising": p[:, 2],
         "steps": totals["steps"].to_numpy(), "history_periods": periods.to_numpy(),
@@ -272,6 +272,21 @@ def make(history: pd.DataFrame, forecasts: pd.DataFrame, season_length: int, fre
     out.loc[no_base, "label"] = "no_base"
     out.loc[no_base, "reason"] = "nothing observed a season before the horizon"
     return out
+
+
+def most_probable(p: np.ndarray, expected: np.ndarray, threshold: float = 0.05) -> np.ndarray:
+    """Each row's most probable class. A few pooled errors often split evenly, and the order
+    of the classes must not break a tie: the class of the point forecast (``expected``
+    growth) wins if it is among the tied, else "stable", else the side the forecast leans
+    to."""
+    p = np.nan_to_num(p)
+    tied = np.isclose(p, p.max(axis=1, keepdims=True))
+    point = np.stack([label(expected, threshold) == k for k in LABELS], axis=1) & tied
+    lean = np.where(np.nan_to_num(expected) > 0, 2, 0)
+    index = np.where(point.any(axis=1), point.argmax(axis=1),
+                     np.where(tied[:, 1], 1, np.where(tied.sum(axis=1) > 1, lean,
+                                                      tied.argmax(axis=1))))
+    return np.array(LABELS)[index]
 
 
 def _no_chance(periods: int, constant: bool) -> str:

@@ -110,3 +110,14 @@ def test_a_short_series_beside_long_ones_borrows_their_spread():
     assert made.loc["short", "evidence"] == "borrowed"
     assert 0 < made.loc["short", "probability"] < 1
     assert (made.drop(index="short")["evidence"] == "backtest").all()
+
+
+def test_a_tie_between_chances_is_the_point_forecasts_class_never_the_first_in_order():
+    """Six pooled errors often split 2/2/2: the call is then what the forecast says, or
+    "stable" when the forecast's class is not among the tied, or the side it leans to."""
+    third = np.full(3, 1 / 3)
+    p = np.array([third, third, [0.4, 0.2, 0.4], [0.4, 0.2, 0.4], [0.2, 0.4, 0.4],
+                  [0.5, 0.3, 0.2]])
+    expected = np.array([0.2, -0.01, 0.01, -0.01, -0.2, 0.2])
+    assert calls.most_probable(p, expected).tolist() == [
+        "rising", "stable", "rising", "declining", "stable", "declining"]
