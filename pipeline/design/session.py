@@ -105,24 +105,46 @@ class DesignSession:
         # Only ever read here: frozen, an inversion's backward pass skips its weights.
         self.judge.model.requires_grad_(False)
         self.bank = checks.load_bank(settings, self.judge, loaded.metric_classifier_version)
-        self.seconds_per_design, self.seconds_per_invert_step = self._timings()
+        # Timed on first need, each apart: a command that never inverts (most of them)
+        # skips the inversion's timing and the optimiser's first start-up with it.
+        self._seconds_per_design: float | None = None
+        self._seconds_per_invert_step: float | None = None
 
-    def _timings(self) -> tuple[float, float]:
-        """Seconds per drawn design and per inversion step on this machine (measured after a
-        warm-up: the budget refuses what would run too long here, not on some other box)."""
-        latents = controls.draw(self.generator, self._labels(""), 3, 0)
-        controls.render(self.generator, latents[:1])
-        start = time.perf_counter()
-        images = controls.render(self.generator, latents[1:])
-        per_design = (time.perf_counter() - start) / 2
-        timed = []
-        for steps in (1, 4):   # the first is a warm-up; 4 steps and a final pass are timed
+    @property
+    def seconds_per_design(self) -> float:
+        """Seconds per drawn design on this machine (measured after a warm-up: the budget
+        refuses what would run too long here, not on some other box)."""
+        if self._seconds_per_design is None:
+            latents = controls.draw(self.generator, self._labels(""), 3, 0)
+            controls.render(self.generator, latents[:1])
             start = time.perf_counter()
-            controls.invert(self.generator, images[0], latents[0].labels,
-                            self.judge.model.likeness, steps=steps,
-                            recolourable=self._recolourable())
-            timed.append((time.perf_counter() - start) / (steps + 1))
-        return per_design, timed[-1]
+            controls.render(self.generator, latents[1:])
+            self._seconds_per_design = (time.perf_counter() - start) / 2
+        return self._seconds_per_design
+
+    @seconds_per_design.setter
+    def seconds_per_design(self, seconds: float) -> None:
+        self._seconds_per_design = seconds
+
+    @property
+    def seconds_per_invert_step(self) -> float:
+        """Seconds per inversion step on this machine, measured like ``seconds_per_design``."""
+        if self._seconds_per_invert_step is None:
+            latent = controls.draw(self.generator, self._labels(""), 1, 0)[0]
+            image = controls.render(self.generator, [latent])[0]
+            timed = []
+            for steps in (1, 4):   # the first is a warm-up; 4 steps and a final pass are timed
+                start = time.perf_counter()
+                controls.invert(self.generator, image, latent.labels, self.judge.model.likeness,
+                                steps=steps, recolourable=self._recolourable())
+                timed.append((time.perf_counter() - start) / (steps + 1))
+            self._seconds_per_invert_step = timed[-1]
+        return self._seconds_per_invert_step
+
+    def _time_again(self, invert_steps: int) -> None:
+        self._seconds_per_design = None
+        if invert_steps:
+            self._seconds_per_invert_step = None
 
     def _recolourable(self) -> controls.Recolourable | None:
         """What an inversion keeps under recolours: the category, through every colour
@@ -169,8 +191,9 @@ class DesignSession:
 
     def estimate(self, designs: int, invert_steps: int = 0) -> float:
         """Seconds a request for ``designs`` designs and ``invert_steps`` inversion steps
-        takes on this machine, from the start-up timings."""
-        return self.seconds_per_design * designs + self.seconds_per_invert_step * invert_steps
+        takes on this machine, from the session's timings."""
+        return self.seconds_per_design * designs + (
+            self.seconds_per_invert_step * invert_steps if invert_steps else 0.0)
 
     def _within_budget(self, designs: int, invert_steps: int = 0,
                        truncation: float | None = None) -> None:
@@ -180,7 +203,7 @@ class DesignSession:
             # Timed again before refusing: timings taken while the machine was busy (the
             # weekly job running beside the studio's start) must not refuse requests for
             # the server's whole life.
-            self.seconds_per_design, self.seconds_per_invert_step = self._timings()
+            self._time_again(invert_steps)
             estimate = self.estimate(designs, invert_steps)
         if estimate > BUDGET_S:
             raise UnusableInputError(f"this request would take about {estimate:.0f} s on this "

@@ -76,6 +76,7 @@ def create_app(settings: Settings, model: str = CHAMPION_URI, prepare: bool = Tr
     styles are redrawn first (those not redrawn by this model yet), so that clicking one
     answers at once instead of after an inversion of seconds."""
     session = DesignSession(settings, model)
+    session.estimate(1, INVERT_STEPS)   # timed once at start-up, not on a designer's first click
     if prepare:
         done = session.prepare(content.shown_items(settings), progress=_say)
         if done["redrawn"]:
