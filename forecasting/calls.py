@@ -281,11 +281,12 @@ def most_probable(p: np.ndarray, expected: np.ndarray, threshold: float = 0.05) 
     to."""
     p = np.nan_to_num(p)
     tied = np.isclose(p, p.max(axis=1, keepdims=True))
-    point = np.stack([label(expected, threshold) == k for k in LABELS], axis=1) & tied
-    lean = np.where(np.nan_to_num(expected) > 0, 2, 0)
-    index = np.where(point.any(axis=1), point.argmax(axis=1),
-                     np.where(tied[:, 1], 1, np.where(tied.sum(axis=1) > 1, lean,
-                                                      tied.argmax(axis=1))))
+    point = np.stack([label(expected, threshold) == k for k in LABELS], axis=1)
+    stable = np.array(LABELS) == "stable"
+    lean = np.stack([np.nan_to_num(expected) <= 0, np.zeros(len(p), bool),
+                     np.nan_to_num(expected) > 0], axis=1)
+    preference = 4 * point + 2 * stable + lean
+    index = np.where(tied, preference, -1).argmax(axis=1)
     return np.array(LABELS)[index]
 
 
