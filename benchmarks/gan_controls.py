@@ -223,7 +223,9 @@ def measure_keep(studio: session.DesignSession, judge: TrainedEncoder, test,
     distance = {k: [] for k in KEEP_SHARES}
     real = []
     for item in items:
-        latent = session.latent_of(studio.from_item(item), studio.vocabulary)
+        # Inverted here: a redrawing stored by an earlier run (gan_inversion_tuning.py's
+        # settings) is not today's inversion.
+        latent = session.latent_of(studio.from_item(item, reuse=False), studio.vocabulary)
         own = judge.embed(torch.from_numpy(png.decode(studio.bank.pngs[item]))
                           .permute(2, 0, 1)[None])
         names = studio.vocabulary.values(studio.vocabulary.names[colour])
@@ -469,7 +471,8 @@ def report(args, studio, train, test, judges, recolour, tuning, reported, keep, 
     lines += ["", f"Recolour targets: {rec[names[-1]]['targets']} (type, colour) pairs; raw "
               "rates (separate judge): colour seen "
               f"{rec[names[-1]]['colour_raw']:.3f}, type kept {rec[names[-1]]['type_raw']:.3f}."
-              f" Inversion: {args.invert_steps} steps, {controls.INVERT_STARTS} starts, median "
+              f" Inversion: {args.invert_steps} steps, {controls.INVERT_STARTS} start(s), the best "
+              f"of {controls.INVERT_CANDIDATES} noise draws, median "
               f"{reported['seconds']:.2f} s per item in the session.", "",
               f"The same on the {tuning['n']} tuning items (the inversion's settings were chosen "
               "on these): closer " + ", ".join(f"{n} {tuning['closer'][n]:.3f}" for n in names)

@@ -17,10 +17,12 @@ the labels are kept beside it, the values the design stands for.
 - ``invert``: the input that redraws a given image, by gradient descent on the noise, an
   offset of the condition embedding and a residual of the input each generator layer
   reads ("W+"), against the image's pixels and its likeness in a classifier's early and
-  late features (several starts, the best kept). Given a ``Recolourable``, each step
-  also recolours the design (another value in turn) and asks the classifier to still see
-  its type: an input that redraws the photo well can sit where the generator's condition
-  holds weakly, and then its recolours lose the garment.
+  late features, from the noise draw whose drawing already comes nearest the image (the
+  best of ``INVERT_CANDIDATES``, scored in one batch before any step: a start as good as
+  the best of several optimised random starts, for the price of one). Given a
+  ``Recolourable``, each step also recolours the design (another value in turn) and asks
+  the classifier to still see its type: an input that redraws the photo well can sit where
+  the generator's condition holds weakly, and then its recolours lose the garment.
 
 ``truncation`` (BigGAN's truncation trick) redraws noise entries beyond +-t: smaller t,
 safer and plainer designs. ``render`` draws each design alone, so a design's pixels never
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -40,9 +42,11 @@ from gan.data import to_float, to_uint8
 from gan.networks import Generator
 
 # Settings chosen on held-out catalogue items apart from those reported
-# (benchmarks/gan_controls.py); the results are in benchmarks/results/gan_controls.md.
+# (benchmarks/gan_inversion_tuning.py, benchmarks/gan_controls.py); the results are in
+# benchmarks/results/.
 INVERT_STEPS = 120
-INVERT_STARTS = 4
+INVERT_STARTS = 1
+INVERT_CANDIDATES = 64
 INVERT_LR = 0.1
 FEATURE_WEIGHT = 1.0
 BLEND_SHARPNESS = 12.0
@@ -209,12 +213,17 @@ class Recolourable:
 
 def invert(generator: Generator, target: torch.Tensor, labels: torch.Tensor,
            features: Callable[[torch.Tensor], torch.Tensor], steps: int = INVERT_STEPS,
-           starts: int = INVERT_STARTS, seed: int = 0,
-           recolourable: Recolourable | None = None) -> tuple[Latent, float]:
+           starts: int | None = None, seed: int = 0,
+           recolourable: Recolourable | None = None, candidates: int | None = None
+           ) -> tuple[Latent, float]:
     """The design that redraws ``target`` (uint8 (C, H, W) at the display side) under
     ``labels``, and its final loss (without the recolour term). ``features`` maps float
     images in [-1, 1] to a feature space in which the likeness is also measured (the metric
-    classifier's ``Encoder.likeness``)."""
+    classifier's ``Encoder.likeness``). ``starts`` optimised at once, the best of
+    ``candidates`` noise draws (defaults: ``INVERT_STARTS``, ``INVERT_CANDIDATES``, read
+    when called; ``candidates`` <= ``starts``: the first draws)."""
+    starts = INVERT_STARTS if starts is None else starts
+    candidates = INVERT_CANDIDATES if candidates is None else candidates
     was_training = generator.training
     generator.eval()
     params = [p.requires_grad for p in generator.parameters()]
@@ -228,12 +237,12 @@ def invert(generator: Generator, target: torch.Tensor, labels: torch.Tensor,
             goal = F.interpolate(goal, size=generator.resolution, mode="area")
             scale = goal_features.pow(2).mean().clamp(min=1e-6)
             base = generator.embed(labels[None]).repeat(starts, 1)
-        z = noise(starts, generator.z_dim, seed).requires_grad_(True)
+        goals = _Goal(goal, goal_features, scale, features, base)
+        z = _nearest_draws(generator, goals, starts, candidates, seed).requires_grad_(True)
         offset = torch.zeros_like(base, requires_grad=True)
         layers = torch.zeros(starts, generator.input_layers, 2 * generator.z_dim,
                              requires_grad=True)
         optimiser = torch.optim.Adam([z, offset, layers], lr=INVERT_LR)
-        goals = _Goal(goal, goal_features, scale, features, base)
         others = () if recolourable is None or not recolourable.weight else tuple(
             v for v in recolourable.values if v != int(labels[recolourable.changed]))
         for step in range(steps):
@@ -263,6 +272,21 @@ class _Goal:
     scale: torch.Tensor       # their mean square
     extract: Callable[[torch.Tensor], torch.Tensor]
     base: torch.Tensor        # (starts, z_dim) the labels' condition embedding
+
+
+@torch.no_grad()
+def _nearest_draws(generator: Generator, goal: _Goal, starts: int, candidates: int,
+                   seed: int) -> torch.Tensor:
+    """(starts, z_dim): of ``candidates`` noise draws, those whose plain drawings (no
+    offset, no residuals) score lowest on the inversion's loss."""
+    z = noise(max(starts, candidates), generator.z_dim, seed)
+    if len(z) == starts:
+        return z
+    base = goal.base[:1].expand(len(z), -1)
+    loss = _inversion_loss(generator, z, torch.zeros_like(base),
+                           torch.zeros(len(z), generator.input_layers, 2 * generator.z_dim),
+                           replace(goal, base=base))
+    return z[loss.argsort()[:starts]].clone()
 
 
 def _inversion_loss(generator: Generator, z: torch.Tensor, offset: torch.Tensor,

@@ -130,6 +130,20 @@ def test_invert_finds_the_input_that_redraws_an_image(generator):
     assert not generator.training and all(p.requires_grad for p in generator.parameters())
 
 
+def test_an_inversion_starts_from_the_draw_already_nearest_the_image(generator):
+    labels = torch.tensor([2, 1])
+    goal = controls.render(generator, controls.draw(generator, labels, 1, seed=9))[0]
+    features = torch.nn.Sequential(torch.nn.AvgPool2d(8), torch.nn.Flatten())
+
+    def start_loss(**kwargs) -> float:   # no step: the loss where the inversion starts
+        return controls.invert(generator, goal, labels, features, steps=0, **kwargs)[1]
+
+    chosen = start_loss(starts=1, candidates=64, seed=3)
+    random = [start_loss(starts=1, candidates=1, seed=s) for s in range(10, 18)]
+    assert chosen < min(random), (chosen, random)
+    assert start_loss(starts=1, candidates=64, seed=3) == chosen, "the choice is seeded"
+
+
 def test_a_recolourable_inversion_keeps_its_type_readable_under_every_colour(generator):
     torch.manual_seed(1)
     heads = torch.nn.ModuleList(torch.nn.Sequential(

@@ -121,8 +121,12 @@ def test_forget_reaches_everything_made_from_an_item(home, reported):
     report_runs_before = _mlflow(home).search_runs(
         [_mlflow(home).get_experiment_by_name("stylecast-report").experiment_id])
 
+    running = _design_session(home)   # a studio started before the erasure
+    assert running.item_png(shown[0])
+
     summary = cli_json(["forget", *doomed, "--who", "test"], home)
     assert summary["erased"] == len(doomed) and summary["reports_rebuilt"] == [week]
+    _assert_gone_from_running_session(running, doomed, shown[1])
     assert summary["designs_removed"] == 2
     for dataset in ("items", "embeddings", "memberships", "styles", "concepts", "designs",
                     "design-redrawings"):
@@ -154,6 +158,28 @@ def test_forget_reaches_everything_made_from_an_item(home, reported):
     assert any("champion-items" in m["aliases"] for m in listed)
     audit = (home / "rights" / "audit.jsonl").read_text()
     assert '"who": "test"' in audit and not re.search("|".join(doomed), audit)
+
+
+def _design_session(home: Path):
+    from pipeline.core.settings import Settings
+    from pipeline.design.session import DesignSession
+
+    return DesignSession(Settings(home=str(home), workers=2))
+
+
+def _assert_gone_from_running_session(session, doomed: list[str], item: str) -> None:
+    """A running session (the studio) neither shows, redraws nor names erased items as
+    nearest, without a restart."""
+    from pipeline.core.errors import UnusableInputError
+
+    for refused in (session.item_png, session.from_item):
+        with pytest.raises(UnusableInputError, match=f"no item '{item}'"):
+            refused(item)
+    assert not set(doomed) & set(session.current_bank().item_ids)
+    assert len(session.bank.vectors) == len(session.bank.item_ids) == len(session.bank.pngs)
+    drawn = session.draw("", n=4, seed=5)
+    named = {n["item_id"] for d in drawn for n in d.checks["nearest"]}
+    assert named and not named & set(doomed)
 
 
 def test_a_generator_that_learned_from_erased_items_gives_way_to_a_clean_one(home):

@@ -141,7 +141,8 @@ def test_prepare_redraws_the_shown_items_once_ahead_of_time(home, reported):
     assert record["operation"] == "from-item" and record["parents"] == [f"item:{redrawn[0][0]}"]
 
 
-def test_a_request_over_budget_is_refused_only_if_timing_again_confirms_it(home, monkeypatch):
+def test_a_request_over_budget_is_refused_only_if_timing_again_confirms_it(home, item_id,
+                                                                            monkeypatch):
     from pipeline.core.errors import UnusableInputError
     from pipeline.core.settings import Settings
     from pipeline.design import session as design_session
@@ -154,6 +155,12 @@ def test_a_request_over_budget_is_refused_only_if_timing_again_confirms_it(home,
     monkeypatch.setattr(design_session, "BUDGET_S", 4 * measured)
     with pytest.raises(UnusableInputError, match=r"would take about .* over the .* budget"):
         session.draw("category=Dress", n=16)
+    # An inversion's estimate: what it costs before its first step, plus each step's.
+    before, per_step = session.invert_timing
+    assert before > 0 and per_step > 0
+    monkeypatch.setattr(design_session, "BUDGET_S", 1.5 * session.estimate(1, 40))
+    with pytest.raises(UnusableInputError, match=r"would take about .* over the .* budget"):
+        session.from_item(item_id, steps=400, seed=7)
 
 
 @pytest.mark.parametrize("args, message", [

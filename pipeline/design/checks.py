@@ -53,6 +53,30 @@ class ItemBank:
         return [[(self.item_ids[int(i)], float(d)) for d, i in zip(ds, index, strict=True)]
                 for ds, index in zip(found.values, found.indices, strict=True)]
 
+    def keeping(self, visible: set[str]) -> ItemBank:
+        """The bank without the items not in ``visible`` (erased, or no longer displayable)."""
+        rows = [i for i, item in enumerate(self.item_ids) if item in visible]
+        if len(rows) == len(self.item_ids):
+            return self
+        ids = [self.item_ids[i] for i in rows]
+        return ItemBank(ids, self.vectors[rows], {i: self.pngs[i] for i in ids},
+                        {i: self.attributes[i] for i in ids if i in self.attributes},
+                        self.copy_below)
+
+
+def items_stamp(settings: Settings) -> str:
+    """Changes whenever the item files or the rights policy do (an erasure rewrites the
+    files; a rights change touches either); from a listing, no item file is opened."""
+    stamps = storage.file_stamps(catalog.ITEMS.root(settings), ("**/*.parquet",))
+    return content_key(repr(sorted(stamps.items())).encode(),
+                       catalog.read_policy(settings).digest.encode())
+
+
+def displayable(settings: Settings) -> set[str]:
+    """The ids of the items a designer may see now (the rights policy's "display")."""
+    table = catalog.scan_items(settings, "display", ["item_id"])
+    return set() if table is None else set(table["item_id"].to_pylist())
+
 
 def _items(settings: Settings) -> pa.Table:
     """The items a designer may see (and redraw): those whose rights allow display."""
@@ -64,9 +88,7 @@ def _items(settings: Settings) -> pa.Table:
 
 
 def load_bank(settings: Settings, judge: TrainedEncoder, judge_version: str) -> ItemBank:
-    stamps = storage.file_stamps(catalog.ITEMS.root(settings), ("**/*.parquet",))
-    key = content_key(judge_version.encode(), repr(sorted(stamps.items())).encode(),
-                      catalog.read_policy(settings).digest.encode())
+    key = content_key(judge_version.encode(), items_stamp(settings).encode())
     table = _items(settings)
     ids = table["item_id"].to_pylist()
     pngs = dict(zip(ids, table["image_png"].to_pylist(), strict=True))

@@ -28,6 +28,9 @@ from pipeline.design.records import DesignRecord
 
 MAX_DESIGNS = 16       # per request: a vary or blend strip, a recolour sheet
 MAX_INVERT_STEPS = 400
+# A page asks for a dozen item photos at once; on an object store each look at the items'
+# listing is a LIST request, so a session looks again at most this often.
+ITEMS_RECHECK_S = 2.0
 BUDGET_S = 10.0        # a request whose estimated time is over this is refused
 
 
@@ -104,11 +107,13 @@ class DesignSession:
                                      "does not match the generator's conditions; retrain it")
         # Only ever read here: frozen, an inversion's backward pass skips its weights.
         self.judge.model.requires_grad_(False)
+        self._items_stamp = checks.items_stamp(settings)   # before loading: a change since shows
+        self._items_checked = time.monotonic()
         self.bank = checks.load_bank(settings, self.judge, loaded.metric_classifier_version)
         # Timed on first need, each apart: a command that never inverts (most of them)
         # skips the inversion's timing and the optimiser's first start-up with it.
         self._seconds_per_design: float | None = None
-        self._seconds_per_invert_step: float | None = None
+        self._invert_timing: tuple[float, float] | None = None
 
     @property
     def seconds_per_design(self) -> float:
@@ -127,24 +132,25 @@ class DesignSession:
         self._seconds_per_design = seconds
 
     @property
-    def seconds_per_invert_step(self) -> float:
-        """Seconds per inversion step on this machine, measured like ``seconds_per_design``."""
-        if self._seconds_per_invert_step is None:
+    def invert_timing(self) -> tuple[float, float]:
+        """Seconds an inversion costs on this machine before its first step (choosing where
+        it starts, the final pass) and per step, measured like ``seconds_per_design``."""
+        if self._invert_timing is None:
             latent = controls.draw(self.generator, self._labels(""), 1, 0)[0]
             image = controls.render(self.generator, [latent])[0]
-            timed = []
-            for steps in (1, 4):   # the first is a warm-up; 4 steps and a final pass are timed
+            timed = {}
+            for steps in (1, 0, 4):   # the first is a warm-up
                 start = time.perf_counter()
                 controls.invert(self.generator, image, latent.labels, self.judge.model.likeness,
                                 steps=steps, recolourable=self._recolourable())
-                timed.append((time.perf_counter() - start) / (steps + 1))
-            self._seconds_per_invert_step = timed[-1]
-        return self._seconds_per_invert_step
+                timed[steps] = time.perf_counter() - start
+            self._invert_timing = (timed[0], max(timed[4] - timed[0], 0.0) / 4)
+        return self._invert_timing
 
     def _time_again(self, invert_steps: int) -> None:
         self._seconds_per_design = None
         if invert_steps:
-            self._seconds_per_invert_step = None
+            self._invert_timing = None
 
     def _recolourable(self) -> controls.Recolourable | None:
         """What an inversion keeps under recolours: the category, through every colour
@@ -157,6 +163,29 @@ class DesignSession:
         values = tuple(range(1, len(self.vocabulary.values(names[colour]))))
         return controls.Recolourable(self.judge.model, colour, kind, values,
                                      controls.RECOLOURABLE_WEIGHT)
+
+    # -- items ---------------------------------------------------------------------------
+
+    def current_bank(self) -> checks.ItemBank:
+        """The bank without the items erased or withdrawn from display since it was loaded:
+        a session that runs for days (the studio) must stop showing, redrawing and naming
+        them as nearest items at once, not at its next start. Items added since wait for a
+        new session (embedding them is not a request's work)."""
+        now = time.monotonic()
+        if now - self._items_checked < ITEMS_RECHECK_S:
+            return self.bank
+        stamp = checks.items_stamp(self.settings)
+        if stamp != self._items_stamp:
+            self.bank = self.bank.keeping(checks.displayable(self.settings))
+            self._items_stamp = stamp
+        self._items_checked = now
+        return self.bank
+
+    def item_png(self, item_id: str) -> bytes:
+        found = self.current_bank().pngs.get(item_id)
+        if found is None:
+            raise UnusableInputError(f"no item {item_id!r} with an image in this home")
+        return found
 
     # -- conditions ----------------------------------------------------------------------
 
@@ -192,8 +221,10 @@ class DesignSession:
     def estimate(self, designs: int, invert_steps: int = 0) -> float:
         """Seconds a request for ``designs`` designs and ``invert_steps`` inversion steps
         takes on this machine, from the session's timings."""
-        return self.seconds_per_design * designs + (
-            self.seconds_per_invert_step * invert_steps if invert_steps else 0.0)
+        if not invert_steps:
+            return self.seconds_per_design * designs
+        before, per_step = self.invert_timing
+        return self.seconds_per_design * designs + before + per_step * invert_steps
 
     def _within_budget(self, designs: int, invert_steps: int = 0,
                        truncation: float | None = None) -> None:
@@ -262,11 +293,10 @@ class DesignSession:
         before, as benchmarks that time or retune the inversion must)."""
         steps = controls.INVERT_STEPS if steps is None else steps
         self._within_budget(1, steps)
-        if item_id not in self.bank.pngs:
-            raise UnusableInputError(f"no item {item_id!r} with an image in this home")
+        self.item_png(item_id)   # a one-line error for an unknown, erased or withdrawn item
         # An inversion is deterministic: an item redrawn before (a designer clicking it
         # twice, an earlier session, ``prepare``) is the design already stored, not seconds
-        # of optimisation; one erased since is gone from both and redrawn.
+        # of optimisation; a redrawing deleted since is redrawn.
         stored = self._redrawn(item_id, steps, seed) if reuse else None
         if stored is not None:
             return records.load(self.settings, stored)
@@ -274,7 +304,7 @@ class DesignSession:
 
     def _redraw(self, item_id: str, steps: int, seed: int) -> DesignRecord:
         arch = self.judge.model.arch
-        photo = checks.as_tensor(png.decode(self.bank.pngs[item_id], arch["channels"])[None],
+        photo = checks.as_tensor(png.decode(self.item_png(item_id), arch["channels"])[None],
                                  self.generator.output_resolution)[0]
         known = self.vocabulary.encode([self.bank.attributes.get(item_id, {})])[0]
         predicted = self.judge.predict(photo[None])[0]
@@ -298,9 +328,10 @@ class DesignSession:
         without a displayable image here are left out and named. Not a request: no budget
         (a slow machine takes longer, it does not refuse)."""
         wanted = list(dict.fromkeys(items))
-        missing = [i for i in wanted if i not in self.bank.pngs]
+        bank = self.current_bank()
+        missing = [i for i in wanted if i not in bank.pngs]
         known = redrawings.known(self.settings, self.model.version)   # read once, not per item
-        todo = [i for i in wanted if i in self.bank.pngs
+        todo = [i for i in wanted if i in bank.pngs
                 and self._redrawn(i, controls.INVERT_STEPS, 0, known) is None]
         start = time.perf_counter()
         for n, item in enumerate(todo, 1):
@@ -341,7 +372,7 @@ class DesignSession:
     def _store(self, latents: list[Latent], operation: str, parents: list[str],
                parameters: list[dict[str, object]]) -> list[DesignRecord]:
         images = controls.render(self.generator, latents)
-        found = checks.check(self.judge, self.bank, images,
+        found = checks.check(self.judge, self.current_bank(), images,
                              torch.stack([latent.labels for latent in latents]))
         return [store(self.settings, self.model, self.vocabulary, latent, image, operation,
                       params, parents, verdict)

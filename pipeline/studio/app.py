@@ -123,10 +123,7 @@ def create_app(settings: Settings, model: str = CHAMPION_URI, prepare: bool = Tr
 
     @app.get("/items/{item}.png")
     def item_png(item: str) -> Response:
-        found = session.bank.pngs.get(item)
-        if found is None:
-            raise UnusableInputError(f"no item {item!r} with an image in this home")
-        return Response(found, media_type="image/png")
+        return Response(session.item_png(item), media_type="image/png")
 
     @app.post("/api/draw")
     async def draw(body: Draw) -> dict[str, object]:
